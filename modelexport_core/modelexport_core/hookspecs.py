@@ -1,0 +1,70 @@
+"""The extension surface of modelexport: every hook a plugin may implement, one by one.
+
+A modality plugin (text, vision, audio, multimodal, or a third party's) implements these with
+``@hookimpl`` and registers its module under the entry-point group ``modelexport``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("modelexport")
+hookimpl = pluggy.HookimplMarker("modelexport")
+
+
+@dataclass(frozen=True)
+class Modality:
+    """What a plugin serves: a modality name, its pipeline tasks and the ONNX input names that identify it."""
+
+    name: str
+    tasks: tuple[str, ...]
+    input_names: tuple[str, ...]
+
+
+@hookspec
+def register_modalities() -> list[Modality]:
+    """Declare the modalities this plugin serves (name, tasks, identifying input names)."""
+
+
+@hookspec(firstresult=True)
+def detect_shapes(modality: str, input_shapes: dict[str, list[int | None]]) -> dict[str, int | None] | None:
+    """Name the per-modality dims (batch_size, sequence_length, height, ...) of a model's inputs; None = dynamic."""
+
+
+@hookspec(firstresult=True)
+def default_shapes(modality: str, package_dir: Path) -> dict[str, int] | None:
+    """Give the fallback dims for a modality when a model's dims are dynamic (may read preprocessor files)."""
+
+
+@hookspec
+def copy_configs(modality: str, source: str, out_dir: Path, hub_kwargs: dict[str, Any]) -> list[str] | None:
+    """Write this modality's preprocessor files (tokenizer, preprocessor_config.json) into out_dir; return their names."""
+
+
+@hookspec(firstresult=True)
+def wrap_processor(modality: str, processor: Any, shapes: dict[str, int]) -> Any | None:
+    """Wrap a HF processor in this modality's fixed-shape ONNX* wrapper; None if it is not this plugin's kind."""
+
+
+@hookspec(firstresult=True)
+def load_processor(modality: str, processor_dir: str) -> Any | None:
+    """Load the HF tokenizer / processor for `modality` from a directory (or Hub id)."""
+
+
+@hookspec(firstresult=True)
+def route_processor(pipeline_class: type, processor: Any) -> dict[str, Any] | None:
+    """Map a processor to the transformers.pipeline keyword it belongs to, e.g. {"tokenizer": processor}."""
+
+
+@hookspec(firstresult=True)
+def pipeline_class(task: str) -> type | None:
+    """Offer a Pipeline subclass for a task when the stock one needs help with fixed shapes (e.g. padding tokens)."""
+
+
+@hookspec(firstresult=True)
+def ort_model_class(task: str) -> type | None:
+    """Name the ORTModel class that loads a package for `task` when Optimum has none (e.g. object detection)."""

@@ -1,0 +1,1 @@
+"""multimodal hooks (skeleton): the processors arrive with the multimodal issue."""

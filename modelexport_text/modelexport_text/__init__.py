@@ -1,0 +1,1 @@
+"""modelexport text plugin: ONNXTokenizer and the text hooks."""

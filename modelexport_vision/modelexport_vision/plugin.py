@@ -1,0 +1,1 @@
+"""vision hooks (skeleton): the processors arrive with the vision issue."""
