@@ -61,7 +61,7 @@ def route_processor(pipeline_class: type, processor: Any) -> dict[str, Any] | No
 
 
 @hookspec(firstresult=True)
-def pipeline_class(task: str) -> type | None:
+def pipeline_class(task: str, modality: str) -> type | None:
     """Offer a Pipeline subclass for a task when the stock one needs help with fixed shapes (e.g. padding tokens)."""
 
 

@@ -22,6 +22,7 @@ INSTALL_HINTS = {
     "text": ("modelexport-text", ("input_ids",)),
     "vision": ("modelexport-vision", ("pixel_values",)),
     "audio": ("modelexport-audio", ("input_values", "input_features")),
+    "multimodal": ("modelexport-multimodal", ()),
 }
 
 
@@ -115,3 +116,9 @@ def _install_hint(input_names: set[str]) -> str:
 def hook() -> Any:
     """Shortcut to the hook relay of the plugin manager."""
     return get_plugin_manager().hook
+
+
+def missing_plugin(modality: str) -> PluginMissingError:
+    """The error for a modality no installed plugin serves, naming the package to install."""
+    package = INSTALL_HINTS.get(modality, (f"a modelexport plugin for {modality} models",))[0]
+    return PluginMissingError(f"No installed modelexport plugin serves {modality} models: pip install {package}")

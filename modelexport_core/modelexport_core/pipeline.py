@@ -1,0 +1,72 @@
+"""`create_pipeline`: a standard transformers pipeline over a fixed-shape package, for inputs of any number and size."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from .adapter import FixedBatchModel
+from .auto import ONNXAutoProcessor, wrap
+from .errors import ModelExportError
+from .package import find_model_file
+from .plugins import hook
+from .shapes import DetectedShapes, detect_shapes
+from .validate import ort_model_class
+
+
+def _load_ort_model(task: str, model: Any) -> tuple[Any, Path]:
+    """An ORTModel and its model file, from a package dir, a path to model.onnx, or an ORTModel."""
+    from optimum.onnxruntime import ORTModel
+
+    if isinstance(model, ORTModel):
+        return model, Path(model.model_path)
+    model_file = find_model_file(model)
+    return ort_model_class(task).from_pretrained(model_file.parent, file_name=model_file.name), model_file
+
+
+def _pipeline_class(task: str, modality: str) -> type:
+    from transformers.pipelines import check_task
+
+    try:
+        _, task_defaults, _ = check_task(task)
+    except KeyError as err:
+        raise ModelExportError(f"Unknown pipeline task '{task}'") from err
+    return hook().pipeline_class(task=task, modality=modality) or task_defaults["impl"]
+
+
+@contextlib.contextmanager
+def _transformers_logs_quiet() -> Iterator[None]:
+    """Hide transformers' 'model X is not supported for task' log: the adapter is a model it does not know."""
+    logger = logging.getLogger("transformers.pipelines.base")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
+def create_pipeline(task: str, model: Any, data_processor: Any = None, **kwargs: Any) -> Any:
+    """A `transformers.Pipeline` for `task` over a fixed-shape package that takes any number of inputs of any size.
+
+    `model` is a package directory, a path to its model.onnx, or an ORTModel. `data_processor` is an ONNX*
+    wrapper, a plain HF tokenizer / processor (wrapped for the detected shapes), or None (loaded from the
+    package). It is routed to the pipeline keyword that fits it (tokenizer, image_processor, ...).
+    """
+    from transformers import pipeline
+
+    ort_model, model_file = _load_ort_model(task, model)
+    detected: DetectedShapes = detect_shapes(model_file)
+    if data_processor is None:
+        data_processor = ONNXAutoProcessor.from_model(model_file)
+    data_processor = wrap(data_processor, detected)
+    pipeline_class = _pipeline_class(task, detected.modality)
+    routed = hook().route_processor(pipeline_class=pipeline_class, processor=data_processor)
+    if routed is None:
+        raise ModelExportError(f"Cannot tell which pipeline argument a {type(data_processor).__name__} is for")
+    adapter = FixedBatchModel(ort_model, detected.shapes.get("batch_size", 1))
+    with _transformers_logs_quiet():
+        return pipeline(task, model=adapter, framework="pt", pipeline_class=pipeline_class, **routed, **kwargs)
