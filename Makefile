@@ -19,7 +19,7 @@ $(STAMP): constraints.txt pyproject.toml $(foreach p,$(PACKAGES),$(p)/pyproject.
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m modelexport_core.demo
+	$(PY) -m modelexport_text.demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 from rich.tree import Tree
 
 from .errors import ModelExportError
@@ -142,11 +142,35 @@ def plugins_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
     if as_json:
         print(json.dumps([asdict(row) for row in rows], indent=2))
         return
-    table = Table("plugin", "distribution", "version", "modality", "tasks", "hooks")
+    # Fold instead of the default ellipsis: a narrow terminal or a pipe (80 columns) must not cut names short.
+    table = Table(*(Column(name, overflow="fold") for name in ("plugin", "distribution", "version", "modality",
+                                                                "tasks", "hooks")))
     for row in rows:
-        table.add_row(row.plugin, row.distribution, row.version, ", ".join(row.modalities) or "-",
-                      ", ".join(row.tasks) or "-", ", ".join(row.hooks) or "-")
+        table.add_row(row.plugin, row.distribution, row.version, "\n".join(row.modalities) or "-",
+                      "\n".join(row.tasks) or "-", "\n".join(row.hooks) or "-")
     console.print(table)
+
+
+@app.command("benchmark")
+@user_errors
+def benchmark_command(
+    package: Annotated[Path, typer.Argument(help="Package directory.")],
+    source: Annotated[Path, typer.Option(help="The original model directory (PyTorch baseline).")],
+    task: Annotated[str | None, typer.Option(help="Task; the package's own by default.")] = None,
+    count: Annotated[int | None, typer.Option(min=1, help="Inputs per measurement (default: 4 batches).")] = None,
+    threads: Annotated[int, typer.Option(min=1, help="Threads for torch and onnxruntime alike.")] = 1,
+    warmup: Annotated[int, typer.Option(min=0)] = 2,
+    repeats: Annotated[int, typer.Option(min=1)] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Time PyTorch, Optimum (dynamic axes), our pipeline and a raw session on the same inputs, side by side."""
+    from .benchmark import benchmark_json, print_benchmark, run_benchmark
+
+    rows = run_benchmark(package, source, task=task, count=count, threads=threads, warmup=warmup, repeats=repeats)
+    if as_json:
+        print(json.dumps(benchmark_json(rows), indent=2))
+    else:
+        print_benchmark(rows, console)
 
 
 def main() -> None:

@@ -68,3 +68,8 @@ def pipeline_class(task: str, modality: str) -> type | None:
 @hookspec(firstresult=True)
 def ort_model_class(task: str) -> type | None:
     """Name the ORTModel class that loads a package for `task` when Optimum has none (e.g. object detection)."""
+
+
+@hookspec(firstresult=True)
+def sample_inputs(modality: str, sequence_length: int) -> dict[str, list[Any]] | None:
+    """Named sets of realistic raw inputs (e.g. short and full-length texts) for `modelexport benchmark`."""

@@ -22,7 +22,7 @@ def _load_ort_model(task: str, model: Any) -> tuple[Any, Path]:
     from optimum.onnxruntime import ORTModel
 
     if isinstance(model, ORTModel):
-        return model, Path(model.model_path)
+        return model, Path(model.path)
     model_file = find_model_file(model)
     return ort_model_class(task).from_pretrained(model_file.parent, file_name=model_file.name), model_file
 

@@ -56,3 +56,34 @@ def copy_configs(modality: str, source: str, out_dir: Path, hub_kwargs: dict[str
     from transformers import AutoTokenizer
 
     return list(AutoTokenizer.from_pretrained(source, **hub_kwargs).save_pretrained(out_dir))
+
+
+@hookimpl
+def pipeline_class(task: str, modality: str) -> type | None:
+    if modality != TEXT.name or task != "feature-extraction":
+        return None
+    from .pipelines import FixedLengthFeatureExtractionPipeline
+
+    return FixedLengthFeatureExtractionPipeline
+
+
+@hookimpl
+def wrap_processor(modality: str, processor: Any, shapes: dict[str, int]) -> Any | None:
+    if modality != TEXT.name:
+        return None
+    from transformers import PreTrainedTokenizerBase
+
+    from .tokenizer import ONNXTokenizer
+
+    if not isinstance(processor, PreTrainedTokenizerBase):
+        return None
+    return ONNXTokenizer(processor, shapes["batch_size"], shapes["sequence_length"])
+
+
+@hookimpl
+def sample_inputs(modality: str, sequence_length: int) -> dict[str, list[Any]] | None:
+    if modality != TEXT.name:
+        return None
+    from .samples import sample_texts
+
+    return sample_texts(sequence_length)

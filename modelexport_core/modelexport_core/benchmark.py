@@ -1,0 +1,194 @@
+"""`modelexport benchmark`: the same inputs through PyTorch, Optimum, our pipeline and a raw session, side by side."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import statistics
+import tempfile
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .auto import ONNXAutoProcessor
+from .errors import ModelExportError
+from .package import MODEL_FILE
+from .plugins import hook
+from .shapes import detect_shapes
+from .validate import ort_model_class, package_task
+
+RUNNERS = ("pytorch", "optimum", "modelexport", "onnxruntime")
+LABELS = {
+    "pytorch": "(a) transformers PyTorch pipeline",
+    "optimum": "(b) Optimum ORT pipeline, dynamic axes",
+    "modelexport": "(c) modelexport create_pipeline",
+    "onnxruntime": "(d) raw onnxruntime session",
+}
+
+
+@dataclass
+class BenchmarkRow:
+    """Median seconds of one input set through every runner."""
+
+    inputs: str
+    count: int
+    batch_size: int
+    seconds: dict[str, float]
+    preprocess_seconds: float
+
+    def ratio(self, runner: str, baseline: str) -> float:
+        return self.seconds[runner] / self.seconds[baseline]
+
+
+def _median_seconds(run: Callable[[], Any], warmup: int, repeats: int) -> float:
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def _session_options(threads: int) -> Any:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return options
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Keep the libraries' logs and warnings out of the table."""
+    import transformers
+    from optimum.utils import logging as optimum_logging
+
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    optimum_logging.set_verbosity_error()
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+        optimum_logging.set_verbosity(verbosity)
+
+
+def _raw_session_runner(package_dir: Path, processor: Any, inputs: list[Any], threads: int) -> tuple[Callable, float]:
+    """A runner that feeds pre-processed fixed-shape batches straight to an InferenceSession."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(
+        str(package_dir / MODEL_FILE), _session_options(threads), providers=["CPUExecutionProvider"]
+    )
+    names = {i.name for i in session.get_inputs()}
+    batch = processor.batch_size
+    start = time.perf_counter()
+    encoded = [processor(inputs[i : i + batch], return_tensors="np") for i in range(0, len(inputs), batch)]
+    preprocess_seconds = time.perf_counter() - start
+    feeds = [{k: _padded(np.asarray(v), batch) for k, v in e.items() if k in names} for e in encoded]
+    return (lambda: [session.run(None, feed) for feed in feeds]), preprocess_seconds
+
+
+def _padded(array: np.ndarray, batch: int) -> np.ndarray:
+    missing = batch - array.shape[0]
+    return np.concatenate([array, np.repeat(array[-1:], missing, axis=0)]) if missing > 0 else array
+
+
+def _optimum_dynamic_export(source: Path, task: str, directory: Path) -> Path:
+    from optimum.exporters.onnx import main_export
+
+    from .tasks import export_task_for
+
+    main_export(str(source), directory, task=export_task_for(task), do_validation=False, library_name="transformers")
+    return directory
+
+
+def run_benchmark(
+    package_dir: str | Path,
+    source: str | Path,
+    task: str | None = None,
+    count: int | None = None,
+    threads: int = 1,
+    warmup: int = 2,
+    repeats: int = 5,
+) -> list[BenchmarkRow]:
+    """Time every runner on each of the modality's sample input sets; `count` inputs each (default 4 batches)."""
+    import torch
+    from optimum.pipelines import pipeline as optimum_pipeline
+    from transformers import pipeline
+
+    from .pipeline import create_pipeline
+
+    package_dir, source = Path(package_dir), Path(source)
+    if not (source / "config.json").is_file():
+        raise ModelExportError(f"--source must be the original model directory (no config.json in {source})")
+    task = task or package_task(package_dir)
+    detected = detect_shapes(package_dir / MODEL_FILE)
+    batch = detected.shapes["batch_size"]
+    samples = hook().sample_inputs(modality=detected.modality, sequence_length=detected.shapes.get("sequence_length", 0))
+    if not samples:
+        raise ModelExportError(f"No installed plugin provides benchmark inputs for {detected.modality} models")
+    torch.set_num_threads(threads)
+    rows = []
+    with _quiet(), tempfile.TemporaryDirectory() as dynamic_dir:
+        processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
+        model = ort_model_class(task).from_pretrained(package_dir, session_options=_session_options(threads))
+        dynamic = _optimum_dynamic_export(source, task, Path(dynamic_dir))
+        dynamic_model = ort_model_class(task).from_pretrained(dynamic, session_options=_session_options(threads))
+        pipes = {
+            "pytorch": pipeline(task, model=str(source), framework="pt"),
+            "optimum": optimum_pipeline(task, model=dynamic_model, tokenizer=str(source), accelerator="ort"),
+            "modelexport": create_pipeline(task, model, data_processor=processor),
+        }
+        for name, sample in samples.items():
+            inputs = (sample * (1 + (count or 4 * batch) // len(sample)))[: count or 4 * batch]
+            raw_run, preprocess_seconds = _raw_session_runner(package_dir, processor, inputs, threads)
+            seconds = {
+                runner: _median_seconds(lambda p=pipe: p(inputs, batch_size=batch), warmup, repeats)
+                for runner, pipe in pipes.items()
+            }
+            seconds["onnxruntime"] = _median_seconds(raw_run, warmup, repeats)
+            rows.append(BenchmarkRow(name, len(inputs), batch, seconds, preprocess_seconds))
+    return rows
+
+
+def benchmark_json(rows: list[BenchmarkRow]) -> list[dict[str, Any]]:
+    """Rows as JSON-ready dicts, with every runner's ratio to PyTorch and to the raw session."""
+    return [
+        {
+            **asdict(row),
+            "ratio_to_pytorch": {r: round(row.ratio(r, "pytorch"), 3) for r in RUNNERS},
+            "ratio_to_onnxruntime": {r: round(row.ratio(r, "onnxruntime"), 3) for r in RUNNERS},
+        }
+        for row in rows
+    ]
+
+
+def print_benchmark(rows: list[BenchmarkRow], console: Any) -> None:
+    """One table per input set: median ms of each runner, and its ratio to (a) and (d)."""
+    from rich.table import Table
+
+    for row in rows:
+        table = Table(
+            f"{row.inputs}: {row.count} inputs, batch {row.batch_size}", "median ms", "x PyTorch (a)", "x raw ORT (d)",
+            title=None,
+        )
+        for runner in RUNNERS:
+            table.add_row(
+                LABELS[runner],
+                f"{row.seconds[runner] * 1000:.1f}",
+                f"{row.ratio(runner, 'pytorch'):.2f}",
+                f"{row.ratio(runner, 'onnxruntime'):.2f}",
+            )
+        console.print(table)
+        console.print(f"preprocessing alone (our processor, {row.count} inputs): {row.preprocess_seconds * 1000:.1f} ms")
