@@ -1,1 +1,5 @@
 """modelexport text plugin: ONNXTokenizer and the text hooks."""
+
+from .tokenizer import ONNXTokenizer
+
+__all__ = ["ONNXTokenizer"]

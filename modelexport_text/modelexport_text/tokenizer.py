@@ -1,0 +1,130 @@
+"""`ONNXTokenizer`: a HF tokenizer whose every encoding has the ONNX model's fixed sequence length."""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from modelexport_core.fixed import FixedShapeProcessor, warn_truncated
+
+if TYPE_CHECKING:
+    from transformers import BatchEncoding, PreTrainedTokenizerBase
+
+# Truncation values that would let an encoding outgrow the fixed length; they become `True`.
+_NO_TRUNCATION = (None, False, "do_not_truncate")
+# The keywords that change which tokens an input yields: kept when measuring a truncated input.
+_TOKENIZING_KWARGS = ("add_special_tokens", "is_split_into_words")
+
+
+def _is_batch(text: Any, is_split_into_words: bool) -> bool:
+    """Whether `text` is a batch of inputs, decided as transformers decides it."""
+    if not isinstance(text, (list, tuple)):
+        return False
+    return not is_split_into_words or (len(text) > 0 and isinstance(text[0], (list, tuple)))
+
+
+class ONNXTokenizer(FixedShapeProcessor):
+    """A tokenizer for a fixed-shape ONNX model: every encoding is exactly `sequence_length` tokens.
+
+    Inputs are padded to the fixed length and truncated to it (with a `FixedShapeWarning` giving their
+    length); everything else (decode, special tokens, `pad`, `save_pretrained`, ...) is the wrapped
+    tokenizer's.
+    """
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        batch_size: int,
+        sequence_length: int,
+        shape_source: str = "given",
+    ) -> None:
+        shapes = {"batch_size": batch_size, "sequence_length": sequence_length}
+        super().__init__(tokenizer, shapes, shape_source)
+
+    @property
+    def sequence_length(self) -> int:
+        """The fixed number of tokens of every encoding."""
+        return self.shapes["sequence_length"]
+
+    @property
+    def model_max_length(self) -> int:
+        """The fixed sequence length, which pipelines read to truncate and to size QA spans.
+
+        Setting it does not change the fixed length (the ONNX graph does not accept another): the value goes
+        to the wrapped tokenizer, so it is what `save_pretrained` writes, with a warning when it differs.
+        """
+        return self.sequence_length
+
+    @model_max_length.setter
+    def model_max_length(self, value: int) -> None:
+        self.wrapped.model_max_length = value
+        if value != self.sequence_length:
+            warnings.warn(
+                f"model_max_length stays {self.sequence_length}, the ONNX model's fixed sequence length; "
+                f"{value} was set on the wrapped tokenizer only",
+                stacklevel=3,
+            )
+
+    @property
+    def max_len_single_sentence(self) -> int:
+        """How many tokens of a single text fit in the fixed length beside the special tokens."""
+        return self.sequence_length - self.wrapped.num_special_tokens_to_add(pair=False)
+
+    @property
+    def max_len_sentences_pair(self) -> int:
+        """How many tokens of a text pair fit in the fixed length beside the special tokens."""
+        return self.sequence_length - self.wrapped.num_special_tokens_to_add(pair=True)
+
+    def __len__(self) -> int:
+        return len(self.wrapped)
+
+    def __call__(self, text: Any = None, text_pair: Any = None, **kwargs: Any) -> BatchEncoding:
+        """Tokenize as the wrapped tokenizer does, padded and truncated to exactly `sequence_length` tokens.
+
+        The caller's padding and max_length are overridden; a truncation strategy it names (e.g. QA's
+        "only_second") is kept, no truncation becomes `True`. Truncating warns, unless the caller asked for
+        the overflowing tokens (a pipeline's stride then serves them as extra rows, also of the fixed length).
+        """
+        truncation = kwargs.get("truncation")
+        kwargs.update(
+            padding="max_length",
+            max_length=self.sequence_length,
+            pad_to_multiple_of=None,
+            truncation=True if truncation in _NO_TRUNCATION else truncation,
+        )
+        encoding = self.wrapped(text, text_pair, **kwargs)
+        if text is not None and not kwargs.get("return_overflowing_tokens"):
+            truncated = self._longest_truncated(text, text_pair, encoding, kwargs)
+            if truncated is not None:
+                warn_truncated(*truncated, self.sequence_length)
+        return encoding
+
+    def _longest_truncated(
+        self, text: Any, text_pair: Any, encoding: BatchEncoding, kwargs: dict[str, Any]
+    ) -> tuple[str, int] | None:
+        """Name and untruncated length of the longest input that was truncated, if any.
+
+        Only rows without padding at either end can have been truncated; only those are tokenized again.
+        """
+        ids = np.asarray(encoding["input_ids"]).reshape(-1, self.sequence_length)
+        pad = self.wrapped.pad_token_id
+        full = [int(i) for i in np.flatnonzero((ids[:, 0] != pad) & (ids[:, -1] != pad))]
+        if not full:
+            return None
+        batched = _is_batch(text, kwargs.get("is_split_into_words", False))
+        if batched:
+            text = [text[i] for i in full]
+            text_pair = None if text_pair is None else [text_pair[i] for i in full]
+        measure = {key: kwargs[key] for key in _TOKENIZING_KWARGS if key in kwargs}
+        untruncated = self.wrapped(text, text_pair, truncation=False, verbose=False, **measure)["input_ids"]
+        lengths = dict(zip(full, map(len, untruncated) if batched else [len(untruncated)]))
+        over = {i: length for i, length in lengths.items() if length > self.sequence_length}
+        if not over:
+            return None
+        longest = max(over, key=over.__getitem__)
+        if not batched:
+            return "Tokenized text", over[longest]
+        others = f" (the longest of {len(over)} truncated)" if len(over) > 1 else ""
+        return f"Tokenized text {longest} of the batch{others}", over[longest]
