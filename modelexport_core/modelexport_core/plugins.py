@@ -16,6 +16,7 @@ from .hookspecs import Modality
 
 ENTRY_POINT_GROUP = "modelexport"
 LOAD_PLUGINS_ENV = "MODELEXPORT_LOAD_PLUGINS"
+BUILTIN_PLUGIN = "core"
 
 # The one place core names first-party plugins: the hint telling a user what to install.
 INSTALL_HINTS = {
@@ -48,8 +49,11 @@ def _allowed_names() -> set[str] | None:
 @functools.cache
 def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager with every allowed installed plugin registered."""
+    from . import builtin
+
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
+    pm.register(builtin, name=BUILTIN_PLUGIN)  # core's own rules load whatever the allow-list says
     allowed = _allowed_names()
     for ep in entry_points(group=ENTRY_POINT_GROUP):
         if allowed is not None and ep.name not in allowed:
