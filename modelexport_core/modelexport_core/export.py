@@ -102,7 +102,8 @@ def export(
         with timer.step("load", f"Loading {source.display_name}"):
             torch_model = _load_model(source, task)
         with timer.step("export", f"Exporting to ONNX (opset {opset}, dynamo)"):
-            model_proto = _export_onnx(torch_model, onnx_config, shapes, opset)
+            explicit = {k: v for k, v in requested.items() if v is not None}
+            model_proto = _export_onnx(torch_model, onnx_config, shapes, opset, explicit)
         with timer.step("tag", "Tagging nodes with their source modules"):
             hierarchy = tag_model(model_proto, torch_model)
             signature = io_signature(model_proto)
@@ -162,27 +163,72 @@ def _load_model(source: ModelSource, task: str) -> Any:
     return model.eval()
 
 
-def _export_onnx(torch_model: Any, onnx_config: Any, shapes: dict[str, int], opset: int) -> onnx.ModelProto:
-    """Run torch.onnx.export(dynamo=True) on Optimum's dummy inputs, under Optimum's model patcher."""
+def _export_onnx(
+    torch_model: Any, onnx_config: Any, shapes: dict[str, int], opset: int, explicit: dict[str, int] | None = None
+) -> onnx.ModelProto:
+    """Run torch.onnx.export(dynamo=True) on Optimum's dummy inputs, under Optimum's model patcher.
+
+    The dims the user asked for (`explicit`) win over the ones Optimum's generators take from the config.
+    """
     import torch
 
     dummy = onnx_config.generate_dummy_inputs(framework="pt", **shapes)
     dummy = onnx_config.rename_ambiguous_inputs(dummy)
+    overridden = _honour_explicit_dims(dummy, onnx_config.inputs, explicit or {})
     torch_model.config.return_dict = True
     with torch.no_grad(), onnx_config.patch_model_for_export(torch_model), _quiet():
         ordered = {name: dummy[name] for name in onnx_config.ordered_inputs(torch_model) if name in dummy}
-        program = torch.onnx.export(
-            torch_model,
-            (),
-            kwargs=ordered,
-            input_names=list(ordered),
-            output_names=list(onnx_config.outputs),
-            opset_version=opset,
-            dynamo=True,
-            optimize=True,
-            verbose=False,
-        )
+        try:
+            program = torch.onnx.export(
+                torch_model,
+                (),
+                kwargs=ordered,
+                input_names=list(ordered),
+                output_names=list(onnx_config.outputs),
+                opset_version=opset,
+                dynamo=True,
+                optimize=True,
+                verbose=False,
+            )
+        except torch.onnx.OnnxExporterError as err:
+            if not overridden:
+                raise
+            from .errors import ModelExportError
+
+            cause = str(err.__cause__ or err).strip().splitlines()[0]
+            asked = ", ".join(f"{dim} {new} (its config gives {old})" for dim, (old, new) in overridden.items())
+            raise ModelExportError(
+                f"{type(torch_model).__name__} cannot be exported at {asked}: {cause} "
+                "Export without those options to use the config's size."
+            ) from err
     return program.model_proto
+
+
+def _honour_explicit_dims(
+    dummy: dict[str, Any], axes: dict[str, dict[int, str]], explicit: dict[str, int]
+) -> dict[str, tuple[int, int]]:
+    """Resize the dummy inputs whose named axes (Optimum's `inputs`) differ from the dims the user asked for.
+
+    Optimum's vision generator takes height / width / channels from the config when it has `image_size`
+    (ViT, YOLOS, ConvNeXt, ...) and ignores the ones asked for. The resized input holds values drawn from
+    the generated one (same dtype and range). Returns each overridden dim: (generated, asked).
+    """
+    import torch
+
+    overridden: dict[str, tuple[int, int]] = {}
+    generator = torch.Generator().manual_seed(0)
+    for name, named_axes in axes.items():
+        if name not in dummy or not isinstance(dummy[name], torch.Tensor):
+            continue
+        shape = list(dummy[name].shape)
+        for axis, dim in named_axes.items():
+            if dim in explicit and axis < len(shape) and shape[axis] != explicit[dim]:
+                overridden[dim] = (shape[axis], explicit[dim])
+                shape[axis] = explicit[dim]
+        if shape != list(dummy[name].shape):
+            values = dummy[name].flatten()
+            dummy[name] = values[torch.randint(values.numel(), shape, generator=generator)]
+    return overridden
 
 
 @contextlib.contextmanager
