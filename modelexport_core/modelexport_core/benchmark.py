@@ -126,8 +126,9 @@ def run_benchmark(
     import torch
     from optimum.pipelines import pipeline as optimum_pipeline
     from transformers import pipeline
+    from transformers.pipelines import check_task
 
-    from .pipeline import create_pipeline
+    from .pipeline import create_pipeline, routed_processor
 
     package_dir, source = Path(package_dir), Path(source)
     if not (source / "config.json").is_file():
@@ -145,9 +146,12 @@ def run_benchmark(
         model = ort_model_class(task).from_pretrained(package_dir, session_options=_session_options(threads))
         dynamic = _optimum_dynamic_export(source, task, Path(dynamic_dir))
         dynamic_model = ort_model_class(task).from_pretrained(dynamic, session_options=_session_options(threads))
+        # The source's own (unwrapped) processor, under the keyword its kind goes to (tokenizer, image_processor, ...).
+        loaded = hook().load_processor(modality=detected.modality, processor_dir=str(source))
+        source_processor = routed_processor(check_task(task)[1]["impl"], loaded)
         pipes = {
             "pytorch": pipeline(task, model=str(source), framework="pt"),
-            "optimum": optimum_pipeline(task, model=dynamic_model, tokenizer=str(source), accelerator="ort"),
+            "optimum": optimum_pipeline(task, model=dynamic_model, accelerator="ort", **source_processor),
             "modelexport": create_pipeline(task, model, data_processor=processor),
         }
         for name, sample in samples.items():

@@ -37,6 +37,14 @@ def _pipeline_class(task: str, modality: str) -> type:
     return hook().pipeline_class(task=task, modality=modality) or task_defaults["impl"]
 
 
+def routed_processor(pipeline_class: type, processor: Any) -> dict[str, Any]:
+    """The `transformers.pipeline` keyword a processor belongs to for `pipeline_class`, e.g. {"tokenizer": ...}."""
+    routed = hook().route_processor(pipeline_class=pipeline_class, processor=processor)
+    if routed is None:
+        raise ModelExportError(f"Cannot tell which pipeline argument a {type(processor).__name__} is for")
+    return routed
+
+
 @contextlib.contextmanager
 def _transformers_logs_quiet() -> Iterator[None]:
     """Hide transformers' 'model X is not supported for task' log: the adapter is a model it does not know."""
@@ -64,9 +72,7 @@ def create_pipeline(task: str, model: Any, data_processor: Any = None, **kwargs:
         data_processor = ONNXAutoProcessor.from_model(model_file)
     data_processor = wrap(data_processor, detected)
     pipeline_class = _pipeline_class(task, detected.modality)
-    routed = hook().route_processor(pipeline_class=pipeline_class, processor=data_processor)
-    if routed is None:
-        raise ModelExportError(f"Cannot tell which pipeline argument a {type(data_processor).__name__} is for")
+    routed = routed_processor(pipeline_class, data_processor)
     adapter = FixedBatchModel(ort_model, detected.shapes.get("batch_size", 1))
     with _transformers_logs_quiet():
         return pipeline(task, model=adapter, framework="pt", pipeline_class=pipeline_class, **routed, **kwargs)
