@@ -37,3 +37,121 @@ def write_tiny_tokenizer(directory: Path) -> Path:
 def tiny_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory holding a saved tiny BertTokenizerFast (see `write_tiny_tokenizer`)."""
     return write_tiny_tokenizer(tmp_path_factory.mktemp("tiny_tokenizer"))
+
+
+# ---- Core foundation (issue 2): tiny models saved locally, the `modelexport` CLI, one export a session ----
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TINY_BERT_NAME = "tiny-bert"
+TINY_BERT_SHAPE_OPTIONS = ("--batch-size", "2", "--sequence-length", "16")
+
+
+def write_tiny_bert(directory: Path) -> Path:
+    """Save a tiny BertForSequenceClassification (2 layers, hidden 32) with a tiny WordPiece tokenizer."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
+
+    write_tiny_tokenizer(directory)
+    vocab_size = len(BertTokenizerFast.from_pretrained(directory))
+    torch.manual_seed(0)
+    config = BertConfig(
+        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
+        vocab_size=vocab_size,
+    )
+    BertForSequenceClassification(config).eval().save_pretrained(directory)
+    return directory
+
+
+def write_tiny_vit(directory: Path) -> Path:
+    """Save a tiny ViTForImageClassification (32x32 images, one layer); no preprocessor files."""
+    import torch
+    from transformers import ViTConfig, ViTForImageClassification
+
+    torch.manual_seed(0)
+    config = ViTConfig(
+        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+        intermediate_size=37,
+    )
+    ViTForImageClassification(config).eval().save_pretrained(directory)
+    return directory
+
+
+def cli_env(**overrides: str | None) -> dict[str, str]:
+    """The environment of a `modelexport` subprocess: offline, every installed plugin unless overridden."""
+    env = dict(os.environ, HF_HUB_OFFLINE="1", TOKENIZERS_PARALLELISM="false")
+    env.pop("MODELEXPORT_LOAD_PLUGINS", None)
+    for key, value in overrides.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+@dataclass(frozen=True)
+class CliRun:
+    """One `modelexport` subprocess: its arguments, exit code, output and wall time."""
+
+    args: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+
+    def user_error_lines(self) -> list[str]:
+        """The stderr lines that are not progress messages ("> Loading ...")."""
+        return [line for line in self.stderr.splitlines() if line.strip() and not line.startswith("> ")]
+
+
+def run_modelexport(*args: object, env: dict[str, str] | None = None, executable: str | None = None):
+    """Run the installed `modelexport` script (of this interpreter's environment unless `executable`)."""
+    script = executable or str(Path(sys.executable).with_name("modelexport"))
+    command = (script, *(str(a) for a in args))
+    start = time.perf_counter()
+    done = subprocess.run(command, capture_output=True, text=True, env=env or cli_env(), timeout=900)
+    return CliRun(command, done.returncode, done.stdout, done.stderr, round(time.perf_counter() - start, 2))
+
+
+@dataclass(frozen=True)
+class CliExport:
+    """A package written by `modelexport export` and the run that wrote it."""
+
+    out_dir: Path
+    run: CliRun
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tiny BERT sequence classifier with its tokenizer, in a directory named `tiny-bert`."""
+    return write_tiny_bert(tmp_path_factory.mktemp("models") / TINY_BERT_NAME)
+
+
+@pytest.fixture(scope="session")
+def tiny_vit_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A saved tiny ViT image classifier."""
+    return write_tiny_vit(tmp_path_factory.mktemp("models") / "tiny-vit")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_export(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> CliExport:
+    """`modelexport export tiny-bert OUT --task text-classification --batch-size 2 --sequence-length 16`."""
+    out_dir = tmp_path_factory.mktemp("exports") / "tiny-bert-onnx"
+    options = ("--task", "text-classification", *TINY_BERT_SHAPE_OPTIONS)
+    run = run_modelexport("export", tiny_bert_dir, out_dir, *options)
+    return CliExport(out_dir, run)
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_forced_export(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> CliExport:
+    """The same export without --task, with --force, into an OUT_DIR that already holds a stale file."""
+    out_dir = tmp_path_factory.mktemp("exports") / "forced"
+    out_dir.mkdir()
+    (out_dir / "stale.txt").write_text("from an earlier export")
+    run = run_modelexport("export", tiny_bert_dir, out_dir, "--force", *TINY_BERT_SHAPE_OPTIONS)
+    return CliExport(out_dir, run)
+

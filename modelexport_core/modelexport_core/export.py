@@ -16,6 +16,7 @@ from typing import Any
 import onnx
 
 from . import __version__
+from .errors import ExportStateError
 from .files import describe_files, staged_directory
 from .hierarchy import tag_model
 from .metadata import build_metadata
@@ -82,6 +83,8 @@ def export(
     timer = _Timer(progress)
     out_dir = Path(out_dir).expanduser().resolve()
     source = resolve_source(model, revision, token, cache_dir, trust_remote_code)
+    if source.is_local and out_dir in (Path(source.location), *Path(source.location).parents):
+        raise ExportStateError(f"OUT_DIR {out_dir} holds the model being exported: choose another OUT_DIR")
     config = load_config(source)
     if task is None:
         task = infer_task(config)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -41,16 +42,38 @@ def check_destination(out_dir: Path, force: bool) -> None:
 def staged_directory(out_dir: Path, force: bool) -> Iterator[Path]:
     """Yield a temporary directory beside `out_dir`; on success it replaces `out_dir`, on failure it vanishes."""
     check_destination(out_dir, force)
+    created = [parent for parent in out_dir.parents if not parent.exists()]  # deepest first
     try:
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
+        staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would make the package private to its writer
     except OSError as err:
+        _remove_empty(created)
         raise ExportStateError(f"Cannot write to {out_dir.parent}: {err.strerror or err}") from err
     try:
         yield staging
         _replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        _remove_empty(created)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _remove_empty(directories: list[Path]) -> None:
+    """Remove the directories an export created for OUT_DIR's parent, deepest first, while they are empty."""
+    for directory in directories:
+        try:
+            directory.rmdir()
+        except OSError:
+            return
 
 
 def _replace(staging: Path, out_dir: Path) -> None:

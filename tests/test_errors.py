@@ -1,0 +1,184 @@
+"""User errors: exit 2 with one line on stderr, no traceback, and nothing left behind."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import TINY_BERT_SHAPE_OPTIONS, CliExport, CliRun, cli_env, run_modelexport
+from typer.testing import CliRunner
+
+import modelexport_core
+from modelexport_core import ModelExportError, hookimpl
+from modelexport_core.cli import app
+from modelexport_core.plugins import get_plugin_manager
+
+
+def assert_user_error(run: CliRun, *fragments: str) -> str:
+    """Exit 2, exactly one non-progress line on stderr, `Error: ...`, holding every fragment; return it."""
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    lines = run.user_error_lines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("Error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+def invoke(*args: object) -> CliRun:
+    """Run the CLI in this process (the plugin manager, with any fixture-registered plugin, is this one)."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return CliRun(tuple(str(a) for a in args), result.exit_code, result.stdout, result.stderr, 0.0)
+
+
+def snapshot(directory: Path) -> dict[str, bytes]:
+    files = sorted(p for p in directory.rglob("*") if p.is_file())
+    return {p.relative_to(directory).as_posix(): p.read_bytes() for p in files}
+
+
+def test_nonexistent_local_path(tmp_path: Path) -> None:
+    run = run_modelexport("export", tmp_path / "no-such-model", tmp_path / "out")
+    assert_user_error(run, "not found", "no-such-model")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hub_id_while_the_hub_is_offline(tmp_path: Path) -> None:
+    run = run_modelexport("export", "some-org/some-model", tmp_path / "out", env=cli_env(HF_HUB_OFFLINE="1"))
+    assert_user_error(run, "some-org/some-model", "HF_HUB_OFFLINE=1")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_directory_without_config_json(tmp_path: Path) -> None:
+    model_dir = tmp_path / "not-a-model"
+    model_dir.mkdir()
+    (model_dir / "weights.bin").write_bytes(b"\0")
+    run = run_modelexport("export", model_dir, tmp_path / "out")
+    assert_user_error(run, "config.json")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["not-a-model"]
+
+
+def test_task_the_model_does_not_support_lists_the_supported_ones(tiny_bert_dir: Path, tmp_path: Path):
+    from transformers import AutoConfig
+
+    from modelexport_core.tasks import supported_tasks
+
+    run = invoke("export", tiny_bert_dir, tmp_path / "out", "--task", "image-classification")
+    line = assert_user_error(run, "image-classification", "bert")
+    supported = supported_tasks(AutoConfig.from_pretrained(tiny_bert_dir))
+    assert {"text-classification", "question-answering", "fill-mask"} <= set(supported)
+    assert line.endswith(", ".join(supported))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_task_whose_modality_plugin_is_missing_names_the_package(tiny_vit_dir: Path, tmp_path: Path) -> None:
+    run = run_modelexport(
+        "export", tiny_vit_dir, tmp_path / "out", "--task", "image-classification",
+        env=cli_env(MODELEXPORT_LOAD_PLUGINS="text,core"),
+    )
+    assert_user_error(run, "pip install modelexport-vision")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_non_empty_out_dir_is_refused_without_force(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "keep.txt").write_text("mine")
+    run = invoke("export", tiny_bert_dir, out_dir, "--task", "text-classification")
+    assert_user_error(run, str(out_dir), "--force")
+    assert snapshot(out_dir) == {"keep.txt": b"mine"}
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_force_replaces_an_existing_out_dir(tiny_bert_forced_export: CliExport) -> None:
+    run, out_dir = tiny_bert_forced_export.run, tiny_bert_forced_export.out_dir
+    assert run.returncode == 0, run.stderr
+    assert not (out_dir / "stale.txt").exists()
+    assert (out_dir / "model.onnx").is_file()
+    metadata = json.loads((out_dir / "export_metadata.json").read_text())
+    assert "stale.txt" not in {entry["path"] for entry in metadata["files"]}
+    assert [p.name for p in out_dir.parent.iterdir()] == [out_dir.name]  # no .partial-* / .old-* left
+
+
+def test_out_dir_that_is_a_file(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    target = tmp_path / "out"
+    target.write_text("a file")
+    run = invoke("export", tiny_bert_dir, target, "--task", "text-classification", "--force")
+    assert_user_error(run, "not a directory")
+    assert target.read_text() == "a file"
+
+
+def test_out_dir_whose_parent_is_a_file(tiny_bert_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "parent").write_text("a file")
+    run = invoke("export", tiny_bert_dir, tmp_path / "parent" / "out", "--task", "text-classification")
+    assert_user_error(run, "Cannot write to")
+    assert [p.name for p in tmp_path.iterdir()] == ["parent"]
+
+
+@pytest.mark.parametrize("where", ["model-dir", "its-parent"])
+def test_out_dir_holding_the_model_is_refused_even_with_force(tiny_bert_dir: Path, tmp_path: Path, where):
+    model_dir = shutil.copytree(tiny_bert_dir, tmp_path / "models" / "bert")
+    before = snapshot(tmp_path)
+    out_dir = model_dir if where == "model-dir" else model_dir.parent
+    run = invoke("export", model_dir, out_dir, "--task", "text-classification", "--force")
+    assert_user_error(run, "holds the model")
+    assert snapshot(tmp_path) == before
+
+
+class FailingCopyPlugin:
+    """Fails in the middle of an export: after model.onnx is written, while the configs are copied."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+        self.called_with: list[Path] = []
+
+    @hookimpl
+    def copy_configs(self, modality: str, source: str, out_dir: Path, hub_kwargs: dict) -> list[str] | None:
+        self.called_with.append(out_dir)
+        assert (out_dir / "model.onnx").is_file()  # the failure really is in the middle
+        raise self.error
+
+
+@pytest.fixture
+def failing_copy(monkeypatch: pytest.MonkeyPatch):
+    """Register a FailingCopyPlugin on the process's plugin manager; unregister it afterwards."""
+    monkeypatch.delenv("MODELEXPORT_LOAD_PLUGINS", raising=False)
+    get_plugin_manager.cache_clear()
+    registered: list[FailingCopyPlugin] = []
+
+    def register(error: Exception) -> FailingCopyPlugin:
+        plugin = FailingCopyPlugin(error)
+        get_plugin_manager().register(plugin, name="failing-copy")
+        registered.append(plugin)
+        return plugin
+
+    try:
+        yield register
+    finally:
+        for plugin in registered:
+            get_plugin_manager().unregister(plugin)
+        get_plugin_manager.cache_clear()
+
+
+def test_failure_in_the_middle_leaves_no_out_dir_and_no_temporary_dir(tiny_bert_dir, tmp_path, failing_copy):
+    plugin = failing_copy(ModelExportError("throw-away plugin refuses to copy the configs"))
+    out_dir = tmp_path / "new" / "deeper" / "out"
+    run = invoke("export", tiny_bert_dir, out_dir, "--task", "text-classification", *TINY_BERT_SHAPE_OPTIONS)
+    assert_user_error(run, "throw-away plugin refuses to copy the configs")
+    assert len(plugin.called_with) == 1 and plugin.called_with[0].name.startswith(".out.partial-")
+    assert list(tmp_path.iterdir()) == []  # not OUT_DIR, not its staging dir, not the parents it created
+
+
+def test_failure_in_the_middle_of_a_forced_export_keeps_the_old_out_dir(tiny_bert_dir, tmp_path, failing_copy):
+    failing_copy(RuntimeError("a bug in a plugin"))
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    (out_dir / "model.onnx").write_bytes(b"the previous export")
+    with pytest.raises(RuntimeError, match="a bug in a plugin"):
+        modelexport_core.export(
+            tiny_bert_dir, out_dir, task="text-classification", batch_size=2, sequence_length=16, force=True
+        )
+    assert snapshot(out_dir) == {"model.onnx": b"the previous export"}
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
