@@ -166,7 +166,7 @@ def test_throwaway_plugin_is_listed_with_its_modality_tasks_and_hooks(throwaway:
     rows = {row.plugin: row for row in list_plugins()}
     row = rows["throwaway"]
     assert (row.distribution, row.version) == ("-", "-")  # registered by hand, not from a distribution
-    assert (row.modalities, row.tasks) == (("throwaway",), ("throwaway-task",))
+    assert (row.modality, row.tasks) == (("throwaway",), ("throwaway-task",))
     assert list(row.hooks) == SPEC_NAMES
     assert rows["text"].distribution == "modelexport-text"
     assert rows["core"].distribution == "modelexport-core"
@@ -176,7 +176,7 @@ def test_throwaway_plugin_is_listed_by_plugins_list_json(throwaway: ThrowawayPlu
     result = CliRunner().invoke(app, ["plugins", "list", "--json"])
     assert result.exit_code == 0, result.output
     rows = {row["plugin"]: row for row in json.loads(result.stdout)}
-    assert rows["throwaway"]["modalities"] == ["throwaway"]
+    assert rows["throwaway"]["modality"] == ["throwaway"]
     assert rows["throwaway"]["tasks"] == ["throwaway-task"]
     assert rows["throwaway"]["hooks"] == SPEC_NAMES
 
@@ -212,12 +212,12 @@ def test_plugins_list_json_in_a_subprocess_honours_the_env() -> None:
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)
     assert [row["plugin"] for row in rows] == ["core", "text"]
-    columns = {"plugin", "distribution", "version", "modalities", "tasks", "hooks"}
+    columns = {"plugin", "distribution", "version", "modality", "tasks", "hooks"}
     assert all(set(row) == columns for row in rows)
     core, text = rows
     assert (core["distribution"], core["version"]) == ("modelexport-core", version("modelexport-core"))
     assert (text["distribution"], text["version"]) == ("modelexport-text", version("modelexport-text"))
-    assert text["modalities"] == ["text"]
+    assert text["modality"] == ["text"]
     assert set(TEXT_TASKS) <= set(text["tasks"])
     assert {"register_modalities", "detect_shapes", "copy_configs"} <= set(text["hooks"])
     assert "route_processor" in core["hooks"]

@@ -146,7 +146,7 @@ def plugins_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
     table = Table(*(Column(name, overflow="fold") for name in ("plugin", "distribution", "version", "modality",
                                                                 "tasks", "hooks")))
     for row in rows:
-        table.add_row(row.plugin, row.distribution, row.version, "\n".join(row.modalities) or "-",
+        table.add_row(row.plugin, row.distribution, row.version, "\n".join(row.modality) or "-",
                       "\n".join(row.tasks) or "-", "\n".join(row.hooks) or "-")
     console.print(table)
 

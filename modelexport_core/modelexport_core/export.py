@@ -16,8 +16,8 @@ from typing import Any
 import onnx
 
 from . import __version__
-from .errors import ExportStateError
-from .files import describe_files, staged_directory
+from .errors import ExportStateError, ModelExportError
+from .files import check_destination, describe_files, staged_directory
 from .hierarchy import tag_model
 from .metadata import build_metadata
 from .package import (
@@ -85,6 +85,7 @@ def export(
     source = resolve_source(model, revision, token, cache_dir, trust_remote_code)
     if source.is_local and out_dir in (Path(source.location), *Path(source.location).parents):
         raise ExportStateError(f"OUT_DIR {out_dir} holds the model being exported: choose another OUT_DIR")
+    check_destination(out_dir, force)  # refuse before the slow steps
     config = load_config(source)
     if task is None:
         task = infer_task(config)
@@ -101,6 +102,7 @@ def export(
     }
     shapes = {"batch_size": DEFAULT_BATCH_SIZE, **(hook().default_shapes(modality=modality.name, package_dir=Path(source.location)) or {})}
     shapes.update({k: v for k, v in requested.items() if v is not None})
+    _fit_sequence_length(shapes, config, explicit=sequence_length is not None)
     with staged_directory(out_dir, force) as staging:
         with timer.step("load", f"Loading {source.display_name}"):
             torch_model = _load_model(source, task)
@@ -142,13 +144,24 @@ def export(
 
             with timer.step("validate", "Validating with onnx.checker, onnxruntime and Optimum"):
                 report = validate_optimum_compatibility(staging)
-            metadata["validation"] = report.to_dict()
             if not report.ok:
-                from .errors import ModelExportError
-
                 raise ModelExportError(f"The exported package failed validation: {report.first_failure()}")
-    metadata["timings"] = timer.seconds
+            metadata["validation"] = {"ok": report.ok, "checks": report.to_dict()["checks"]}
+        metadata["timings"] = dict(timer.seconds)
+        (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2))  # not among its own files: safe
     return metadata
+
+
+def _fit_sequence_length(shapes: dict[str, int], config: Any, explicit: bool) -> None:
+    """Keep the sequence length within the model's position embeddings: cap a default, refuse a request."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if "sequence_length" not in shapes or not isinstance(limit, int) or shapes["sequence_length"] <= limit:
+        return
+    if explicit:
+        raise ModelExportError(
+            f"--sequence-length {shapes['sequence_length']} exceeds the model's max_position_embeddings ({limit})"
+        )
+    shapes["sequence_length"] = limit
 
 
 def _load_model(source: ModelSource, task: str) -> Any:
@@ -194,11 +207,9 @@ def _export_onnx(
                 verbose=False,
             )
         except torch.onnx.OnnxExporterError as err:
-            if not overridden:
-                raise
-            from .errors import ModelExportError
-
             cause = str(err.__cause__ or err).strip().splitlines()[0]
+            if not overridden:
+                raise ModelExportError(f"torch.onnx.export failed for {type(torch_model).__name__}: {cause}") from err
             asked = ", ".join(f"{dim} {new} (its config gives {old})" for dim, (old, new) in overridden.items())
             raise ModelExportError(
                 f"{type(torch_model).__name__} cannot be exported at {asked}: {cause} "

@@ -34,7 +34,7 @@ class PluginInfo:
     plugin: str
     distribution: str
     version: str
-    modalities: tuple[str, ...]
+    modality: tuple[str, ...]
     tasks: tuple[str, ...]
     hooks: tuple[str, ...]
 
@@ -77,15 +77,15 @@ def list_plugins() -> list[PluginInfo]:
     distributions = _distributions()
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
-        modalities = getattr(plugin, "register_modalities", lambda: [])() or []
+        declared = getattr(plugin, "register_modalities", lambda: [])() or []
         hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or []))
         rows.append(
             PluginInfo(
                 plugin=name,
                 distribution=distributions.get(name, ("-", "-"))[0],
                 version=distributions.get(name, ("-", "-"))[1],
-                modalities=tuple(m.name for m in modalities),
-                tasks=tuple(task for m in modalities for task in m.tasks),
+                modality=tuple(m.name for m in declared),
+                tasks=tuple(task for m in declared for task in m.tasks),
                 hooks=hooks,
             )
         )

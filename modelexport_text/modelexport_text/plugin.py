@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelexport_core import Modality, hookimpl
+from modelexport_core import Modality, ModelExportError, hookimpl
 
 TEXT = Modality(
     name="text",
@@ -55,7 +55,13 @@ def copy_configs(modality: str, source: str, out_dir: Path, hub_kwargs: dict[str
         return None
     from transformers import AutoTokenizer
 
-    return list(AutoTokenizer.from_pretrained(source, **hub_kwargs).save_pretrained(out_dir))
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs)
+    except (OSError, ValueError, TypeError) as err:
+        raise ModelExportError(
+            f"{source} has no usable tokenizer files: save the tokenizer beside the model (tokenizer.save_pretrained)"
+        ) from err
+    return [Path(name).name for name in tokenizer.save_pretrained(out_dir) if Path(name).is_file()]
 
 
 @hookimpl
