@@ -2,6 +2,11 @@
 
 Every builder seeds torch, so a model is the same in every session, and saves model + image processor with
 `save_pretrained` into `directory`. Sizes are in pixels (height, width).
+
+Initialised as transformers does (std 0.02), a random tiny model answers nearly the same for every image (one
+score list, one box for every query). So each builder redraws its Linear and Conv2d weights with a larger std
+(`SPREAD_STD`, chosen per model so that scores, boxes and masks differ from image to image without saturating):
+a parity test then compares answers that depend on the image.
 """
 
 from __future__ import annotations
@@ -21,8 +26,24 @@ def _labels(names: dict[int, str]) -> dict[str, object]:
     return {"id2label": dict(names), "label2id": {name: index for index, name in names.items()}}
 
 
-def _save(model: object, processor: object, directory: Path) -> Path:
+SPREAD_STD = {"vit": 0.1, "resnet": 0.2, "convnext": 0.15, "detr": 0.3, "yolos": 0.3, "segformer": 0.3}
+
+
+def _spread(model: object, std: float, seed: int) -> object:
+    """Redraw every Linear / Conv2d weight from N(0, std) (see the module docstring)."""
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * std)
+    return model
+
+
+def _save(model: object, processor: object, directory: Path, kind: str, seed: int) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
+    model = _spread(model, SPREAD_STD[kind], seed)
     model.eval().save_pretrained(directory)
     processor.save_pretrained(directory)
     return directory
@@ -47,7 +68,7 @@ def write_tiny_vit(directory: Path, seed: int = 0) -> Path:
         intermediate_size=37, **_labels(LABELS),
     )
     processor = ViTImageProcessor(size={"height": 32, "width": 32})
-    return _save(ViTForImageClassification(config), processor, directory)
+    return _save(ViTForImageClassification(config), processor, directory, "vit", seed)
 
 
 def write_tiny_resnet(directory: Path, seed: int = 0) -> Path:
@@ -59,7 +80,7 @@ def write_tiny_resnet(directory: Path, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     config = _tiny_resnet_config(**_labels(LABELS))
     processor = ConvNextImageProcessor(size={"shortest_edge": 32}, crop_pct=0.875)
-    return _save(ResNetForImageClassification(config), processor, directory)
+    return _save(ResNetForImageClassification(config), processor, directory, "resnet", seed)
 
 
 def write_tiny_convnext(directory: Path, seed: int = 0) -> Path:
@@ -72,7 +93,7 @@ def write_tiny_convnext(directory: Path, seed: int = 0) -> Path:
         hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, image_size=32, **_labels(LABELS)
     )
     processor = ConvNextImageProcessor(size={"shortest_edge": 32}, crop_pct=0.875)
-    return _save(ConvNextForImageClassification(config), processor, directory)
+    return _save(ConvNextForImageClassification(config), processor, directory, "convnext", seed)
 
 
 def write_tiny_detr(directory: Path, seed: int = 0) -> Path:
@@ -89,7 +110,7 @@ def write_tiny_detr(directory: Path, seed: int = 0) -> Path:
         encoder_ffn_dim=37, decoder_ffn_dim=37, num_queries=5, auxiliary_loss=False, **_labels(LABELS),
     )
     processor = DetrImageProcessor(size={"shortest_edge": 32, "longest_edge": 64})
-    return _save(DetrForObjectDetection(config), processor, directory)
+    return _save(DetrForObjectDetection(config), processor, directory, "detr", seed)
 
 
 def write_tiny_yolos(directory: Path, seed: int = 0) -> Path:
@@ -104,7 +125,7 @@ def write_tiny_yolos(directory: Path, seed: int = 0) -> Path:
         num_attention_heads=2, intermediate_size=37, num_detection_tokens=5, **_labels(LABELS),
     )
     processor = YolosImageProcessor(size={"shortest_edge": 32, "longest_edge": 64})
-    return _save(YolosForObjectDetection(config), processor, directory)
+    return _save(YolosForObjectDetection(config), processor, directory, "yolos", seed)
 
 
 def write_tiny_segformer(directory: Path, seed: int = 0) -> Path:
@@ -119,7 +140,7 @@ def write_tiny_segformer(directory: Path, seed: int = 0) -> Path:
         **_labels(SEGMENT_LABELS),
     )
     processor = SegformerImageProcessor(size={"height": 32, "width": 32})
-    return _save(SegformerForSemanticSegmentation(config), processor, directory)
+    return _save(SegformerForSemanticSegmentation(config), processor, directory, "segformer", seed)
 
 
 BUILDERS: dict[str, Callable[[Path], Path]] = {

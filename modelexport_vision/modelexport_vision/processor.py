@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -45,8 +46,9 @@ class ONNXImageProcessor(FixedShapeProcessor):
         shape_source: str = "given",
     ) -> None:
         shapes = {"batch_size": batch_size, "num_channels": num_channels, "height": height, "width": width}
-        if any(not isinstance(value, int) or value < 1 for value in shapes.values()):
+        if any(not isinstance(value, numbers.Integral) or value < 1 for value in shapes.values()):
             raise ModelExportError(f"ONNXImageProcessor needs positive integer shapes, got {shapes}")
+        shapes = {name: int(value) for name, value in shapes.items()}
         super().__init__(image_processor, shapes, shape_source)
 
     @property
