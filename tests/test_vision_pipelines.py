@@ -1,4 +1,4 @@
-"""Vision packages end to end: export, validate, create_pipeline answers equal the transformers PyTorch pipeline's.
+"""Vision packages end to end: export, validate, create_pipeline answers equal the PyTorch pipeline's.
 
 Every model is a tiny one of tiny_vision_models (weights spread so answers depend on the image), exported once
 per session per batch size. The detectors keep the aspect ratio in their own processor (shortest edge 32,
@@ -22,14 +22,14 @@ import torch
 from conftest import cli_env, run_modelexport
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from modelexport_core.validate import validate_optimum_compatibility
+from modelexport_vision.samples import synthetic_image
 from PIL import Image
 from tiny_vision_models import BUILDERS, DETECTION_HEIGHT, DETECTION_WIDTH, LABELS, SEGMENT_LABELS
 from transformers import AutoImageProcessor, DetrImageProcessor, pipeline
 
 from modelexport_core import ModelExportError, ONNXAutoProcessor, create_pipeline, export
-from modelexport_core.validate import validate_optimum_compatibility
 from modelexport_vision import ONNXImageProcessor, ORTModelForObjectDetection
-from modelexport_vision.samples import synthetic_image
 
 SCORE_ATOL = 1e-4
 BOX_ATOL = 1e-3
@@ -42,7 +42,11 @@ TASKS = {
     "segformer": "image-segmentation",
 }
 # Enough for every answer: all labels, every query's box.
-CALL_KWARGS = {"image-classification": {"top_k": 3}, "object-detection": {"threshold": 0.0}, "image-segmentation": {}}
+CALL_KWARGS = {
+    "image-classification": {"top_k": 3},
+    "object-detection": {"threshold": 0.0},
+    "image-segmentation": {},
+}
 # Sizes (width, height). Heights 1 and 3 are left out of parity: the stock processors read those images as
 # channels-first (see test_the_pipeline_raises_only_where_pytorch_does).
 ANY_SIZES = [(32, 32), (640, 480), (57, 91), (200, 150), (33, 400), (1000, 10), (5, 2), (48, 32)]
@@ -62,7 +66,9 @@ def quiet() -> Iterator[None]:
     import transformers
 
     verbosity = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity(transformers.logging.CRITICAL)  # 'not supported for task' is an error log
+    transformers.logging.set_verbosity(
+        transformers.logging.CRITICAL
+    )  # 'not supported for task' is an error log
     try:
         with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
             warnings.simplefilter("ignore")
@@ -75,7 +81,7 @@ def record(what: str, value: float) -> None:
     MEASURED[what] = max(MEASURED.get(what, 0.0), float(value))
 
 
-# ---------------------------------------------------------------------------------------------------- fixtures
+# ------------------------------------------------------------------------------------------------ fixtures
 
 
 @pytest.fixture(scope="session")
@@ -102,16 +108,34 @@ def vision_package(vision_model: Callable[[str], Path], tmp_path_factory: pytest
     def get(kind: str, batch_size: int = 1) -> Path:
         if (kind, batch_size) not in exported:
             out_dir = tmp_path_factory.mktemp("vision-packages") / f"{kind}-b{batch_size}"
-            size = {"height": DETECTION_HEIGHT, "width": DETECTION_WIDTH} if TASKS[kind] == "object-detection" else {}
+            size = (
+                {"height": DETECTION_HEIGHT, "width": DETECTION_WIDTH}
+                if TASKS[kind] == "object-detection"
+                else {}
+            )
             if (kind, batch_size) == ("detr", 1):
-                run = run_modelexport("export", vision_model(kind), out_dir, "--height", DETECTION_HEIGHT,
-                                      "--width", DETECTION_WIDTH)
+                run = run_modelexport(
+                    "export",
+                    vision_model(kind),
+                    out_dir,
+                    "--height",
+                    DETECTION_HEIGHT,
+                    "--width",
+                    DETECTION_WIDTH,
+                )
                 assert run.returncode == 0, run.stderr
                 exported[kind, batch_size] = out_dir
                 exported["detr-cli-run"] = run  # type: ignore[index]
             else:
                 with quiet():
-                    export(vision_model(kind), out_dir, task=TASKS[kind], batch_size=batch_size, validate=False, **size)
+                    export(
+                        vision_model(kind),
+                        out_dir,
+                        task=TASKS[kind],
+                        batch_size=batch_size,
+                        validate=False,
+                        **size,
+                    )
                 exported[kind, batch_size] = out_dir
         return exported[kind, batch_size]
 
@@ -154,21 +178,23 @@ def report_measured() -> Iterator[None]:
         print("\nlargest differences from the PyTorch pipeline:", json.dumps(MEASURED, indent=1))
 
 
-# ---------------------------------------------------------------------------------------------------- comparing
+# ----------------------------------------------------------------------------------------------- comparing
 
 
 def assert_same_answers(task: str, ours: list[Any], theirs: list[Any], where: str) -> None:
     """Same labels (in order), scores within 1e-4, same boxes, same masks."""
     assert len(ours) == len(theirs), where
-    for index, (mine, ref) in enumerate(zip(ours, theirs)):
+    for index, (mine, ref) in enumerate(zip(ours, theirs, strict=True)):
         at = f"{where}, image {index}"
         assert [a["label"] for a in mine] == [b["label"] for b in ref], at
         if task == "image-segmentation":
-            for a, b in zip(mine, ref):
-                assert np.array_equal(np.asarray(a["mask"]), np.asarray(b["mask"])), f"{at}: mask {a['label']}"
+            for a, b in zip(mine, ref, strict=True):
+                assert np.array_equal(np.asarray(a["mask"]), np.asarray(b["mask"])), (
+                    f"{at}: mask {a['label']}"
+                )
                 assert a["score"] == b["score"]  # None for semantic segmentation
             continue
-        diff = max(abs(a["score"] - b["score"]) for a, b in zip(mine, ref))
+        diff = max(abs(a["score"] - b["score"]) for a, b in zip(mine, ref, strict=True))
         record(f"{task} score", diff)
         assert diff <= SCORE_ATOL, at
         if task == "object-detection":
@@ -192,7 +218,10 @@ def test_cli_export_and_validate(vision_package: Callable, vision_model: Callabl
     package = vision_package("detr", 1)
     run = vision_package.exported["detr-cli-run"]
     assert "pixel_values[1, 3, 32, 48]" in run.stdout
-    assert "PASS optimum: ORTModelForObjectDetection loaded and ran one forward (logits, pred_boxes)" in run.stdout
+    assert (
+        "PASS optimum: ORTModelForObjectDetection loaded and ran one forward (logits, pred_boxes)"
+        in run.stdout
+    )
     validated = run_modelexport("validate", package)
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert "FAIL" not in validated.stdout
@@ -207,7 +236,9 @@ def test_packages_hold_the_processor_and_fixed_vision_shapes(
         assert metadata["modality"] == "vision" and metadata["task"] == TASKS[kind]
         assert metadata["shapes"] == {"pixel_values": shape}
         assert "preprocessor_config.json" in {entry["path"] for entry in metadata["files"]}
-        props = {p.key: p.value for p in onnx.load(package / "model.onnx", load_external_data=False).metadata_props}
+        props = {
+            p.key: p.value for p in onnx.load(package / "model.onnx", load_external_data=False).metadata_props
+        }
         assert props["modelexport.modality"] == "vision"
         assert json.loads(props["modelexport.shapes"]) == {"pixel_values": shape}
         assert metadata["hierarchy"]["tagged_nodes"] == metadata["hierarchy"]["nodes"]
@@ -217,7 +248,7 @@ def test_packages_hold_the_processor_and_fixed_vision_shapes(
         assert type(processor) is type(original) and processor.to_dict() == original.to_dict()
         auto = ONNXAutoProcessor.from_model(package / "model.onnx")
         assert isinstance(auto, ONNXImageProcessor) and auto.shape_source == "export_metadata"
-        assert auto.shapes == dict(zip(["batch_size", "num_channels", "height", "width"], shape))
+        assert auto.shapes == dict(zip(["batch_size", "num_channels", "height", "width"], shape, strict=True))
         assert type(auto.wrapped) is type(processor)
 
 
@@ -228,9 +259,11 @@ def test_api_exports_validate(kind: str, vision_package: Callable) -> None:
 
 
 def test_requested_sizes_win_over_the_config(vision_model: Callable[[str], Path], tmp_path: Path) -> None:
-    """ConvNeXt's config says image_size 32; --height/--width 48 is honoured (Optimum alone would ignore it)."""
+    """ConvNeXt's config says image_size 32; --height/--width 48 is honoured (Optimum alone ignores it)."""
     with quiet():
-        metadata = export(vision_model("convnext"), tmp_path / "convnext-48", height=48, width=48, validate=False)
+        metadata = export(
+            vision_model("convnext"), tmp_path / "convnext-48", height=48, width=48, validate=False
+        )
         assert metadata["shapes"] == {"pixel_values": [1, 3, 48, 48]}
         processor = ONNXAutoProcessor.from_model(tmp_path / "convnext-48")
         assert processor.fitting == {"size": {"shortest_edge": 48}}
@@ -258,15 +291,25 @@ def test_plugins_list_shows_vision() -> None:
     assert vision["distribution"] == "modelexport-vision"
     assert vision["modality"] == ["vision"]
     assert vision["tasks"] == ["image-classification", "object-detection", "image-segmentation"]
-    assert {"register_modalities", "detect_shapes", "default_shapes", "copy_configs", "load_processor",
-            "wrap_processor", "ort_model_class", "sample_inputs"} <= set(vision["hooks"])
+    assert {
+        "register_modalities",
+        "detect_shapes",
+        "default_shapes",
+        "copy_configs",
+        "load_processor",
+        "wrap_processor",
+        "ort_model_class",
+        "sample_inputs",
+    } <= set(vision["hooks"])
 
 
 # ---------------------------------------------------------------------------------------------------- parity
 
 
 @pytest.mark.parametrize("kind", ["vit", "resnet"])
-def test_image_classification_matches_pytorch(kind: str, onnx_pipeline: Callable, pytorch_pipeline: Callable) -> None:
+def test_image_classification_matches_pytorch(
+    kind: str, onnx_pipeline: Callable, pytorch_pipeline: Callable
+) -> None:
     images = images_of(ANY_SIZES, MODES)
     with quiet():
         ours = onnx_pipeline(kind)(images, top_k=3)
@@ -312,8 +355,15 @@ def test_object_detection_at_other_aspect_ratios_gives_boxes_in_original_pixels(
         assert len(answers) == 5 and {a["label"] for a in answers} <= set(LABELS.values())
         assert all(0 <= a["score"] <= 1 for a in answers)
         center_x, center_y, box_w, box_h = normalized.unbind(-1)
-        expected = torch.stack([(center_x - box_w / 2) * width, (center_y - box_h / 2) * height,
-                                (center_x + box_w / 2) * width, (center_y + box_h / 2) * height], dim=-1)
+        expected = torch.stack(
+            [
+                (center_x - box_w / 2) * width,
+                (center_y - box_h / 2) * height,
+                (center_x + box_w / 2) * width,
+                (center_y + box_h / 2) * height,
+            ],
+            dim=-1,
+        )
         assert torch.allclose(boxes, expected, atol=BOX_ATOL)
         for box in boxes.tolist():  # each box is centred inside the image, corners in order
             assert box[0] <= box[2] and box[1] <= box[3]
@@ -338,7 +388,7 @@ def test_image_segmentation_matches_pytorch(onnx_pipeline: Callable, pytorch_pip
         ours = onnx_pipeline("segformer")(images)
         theirs = pytorch_pipeline("segformer")(images)
     assert_same_answers("image-segmentation", ours, theirs, "segformer")
-    for image, answer in zip(images, ours):
+    for image, answer in zip(images, ours, strict=True):
         assert {a["label"] for a in answer} <= set(SEGMENT_LABELS.values())
         assert all(a["mask"].size == image.size for a in answer)  # masks at the original size
 
@@ -358,22 +408,33 @@ def test_any_number_of_images_on_a_fixed_batch(
             for pipeline_batch in (None, 3, 4):
                 extra = {} if pipeline_batch is None else {"batch_size": pipeline_batch}
                 answers = pipe(images[:count], **CALL_KWARGS[task], **extra)
-                assert_same_answers(task, answers, reference[:count], f"{kind} b{batch_size} x{count} {extra}")
+                assert_same_answers(
+                    task, answers, reference[:count], f"{kind} b{batch_size} x{count} {extra}"
+                )
         single = pipe(images[0], **CALL_KWARGS[task])  # one image, not in a list
     assert_same_answers(task, [single], reference[:1], f"{kind} b{batch_size} single")
 
 
-# ---------------------------------------------------------------------------------------------------- properties
+# ---------------------------------------------------------------------------------------------- properties
 
 
 def _pipeline_inputs() -> st.SearchStrategy:
     sizes = st.tuples(st.integers(1, 4000), st.integers(1, 3000))
-    image = st.builds(lambda size, mode, seed: synthetic_image(*size, seed % 7, mode=mode),
-                      sizes, st.sampled_from(MODES + ["La", "LA", "YCbCr", "HSV", "I"]), st.integers(0, 6))
-    small = st.builds(lambda size, mode: Image.new(mode, size),
-                      st.tuples(st.integers(1, 6), st.integers(1, 6)), st.sampled_from(MODES))
+    image = st.builds(
+        lambda size, mode, seed: synthetic_image(*size, seed % 7, mode=mode),
+        sizes,
+        st.sampled_from(MODES + ["La", "LA", "YCbCr", "HSV", "I"]),
+        st.integers(0, 6),
+    )
+    small = st.builds(
+        lambda size, mode: Image.new(mode, size),
+        st.tuples(st.integers(1, 6), st.integers(1, 6)),
+        st.sampled_from(MODES),
+    )
     junk = st.one_of(
-        st.none(), st.integers(), st.text(alphabet="abcxyz019+/=._-", max_size=20),
+        st.none(),
+        st.integers(),
+        st.text(alphabet="abcxyz019+/=._-", max_size=20),
         st.builds(lambda n: np.zeros((n, n, 3), np.uint8), st.integers(1, 8)),
     )
     return st.one_of(image, small, st.lists(st.one_of(image, small), min_size=1, max_size=3), junk)
@@ -388,12 +449,14 @@ def _outcome(pipe: Any, inputs: Any) -> tuple[str, Any]:
 
 
 def _read_as_channels_first(inputs: Any) -> bool:
-    """Whether the stock processor misreads an input: an image 1 or 3 pixels high (its channels-first guess)."""
+    """Whether the stock processor misreads an input: an image 1 or 3 pixels high (channels-first guess)."""
     images = inputs if isinstance(inputs, list) else [inputs]
     return any(isinstance(image, Image.Image) and image.height in (1, 3) for image in images)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 @given(inputs=_pipeline_inputs())
 def test_the_pipeline_raises_only_where_pytorch_does(
     inputs: Any, onnx_pipeline: Callable, pytorch_pipeline: Callable
@@ -429,7 +492,9 @@ def test_optimum_loads_the_detection_package(
             outputs = model(pixel_values=torch.zeros(1, 3, 32, 48), pixel_mask=torch.ones(1, 32, 48))
             assert outputs.logits.shape == (1, 5, 4) and outputs.pred_boxes.shape == (1, 5, 4)
             stock = pipeline("object-detection", model=model, image_processor=processor)
-            assert_same_answers("object-detection", [stock(image, threshold=0.0)], [expected], model_class.__name__)
+            assert_same_answers(
+                "object-detection", [stock(image, threshold=0.0)], [expected], model_class.__name__
+            )
         ort_model = ORTModelForObjectDetection.from_pretrained(package)
         answers = create_pipeline("object-detection", ort_model)(image, threshold=0.0)
         assert not ort_model(pixel_values=torch.zeros(1, 3, 32, 48), return_dict=False)[0].isnan().any()
@@ -444,3 +509,28 @@ def test_benchmark_runs_for_image_classification(vision_package: Callable, visio
     for row in rows:
         assert row.count == 2 and set(row.seconds) == set(RUNNERS)
         assert all(seconds > 0 for seconds in row.seconds.values())
+
+
+def test_a_static_optimum_export_is_served(
+    vision_model: Callable[[str], Path], pytorch_pipeline: Callable, tmp_path: Path
+) -> None:
+    """A package of `optimum-cli export onnx --no-dynamic-axes` (no modelexport metadata): graph shapes."""
+    from optimum.exporters.onnx import main_export
+
+    with quiet():
+        main_export(
+            str(vision_model("vit")),
+            tmp_path,
+            task="image-classification",
+            do_validation=False,
+            library_name="transformers",
+            no_dynamic_axes=True,
+            batch_size=2,
+        )
+        processor = ONNXAutoProcessor.from_model(tmp_path)
+        images = images_of(ANY_SIZES[:5])
+        answers = create_pipeline("image-classification", tmp_path)(images, top_k=3)
+        reference = pytorch_pipeline("vit")(images, top_k=3)
+    assert processor.shape_source == "graph"
+    assert processor.shapes == {"batch_size": 2, "num_channels": 3, "height": 32, "width": 32}
+    assert_same_answers("image-classification", answers, reference, "optimum static export")

@@ -1,4 +1,4 @@
-"""ONNXImageProcessor and the vision hooks that need no export: every input becomes exactly the fixed shape."""
+"""ONNXImageProcessor and the vision hooks needing no export: every input becomes exactly the fixed shape."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from modelexport_vision.samples import sample_images, synthetic_image
 from PIL import Image
 from transformers import (
     AutoImageProcessor,
@@ -26,16 +27,35 @@ from transformers import (
 from modelexport_core import FixedShapeProcessor, ModelExportError
 from modelexport_vision import ONNXImageProcessor
 from modelexport_vision import plugin as vision
-from modelexport_vision.samples import sample_images, synthetic_image
 
 # Every PIL mode Pillow creates (La cannot be converted to RGB in one step: it goes through LA).
-MODES = ["1", "L", "P", "RGB", "RGBA", "CMYK", "YCbCr", "LAB", "HSV", "I", "F", "LA", "PA", "La", "RGBX",
-         "RGBa", "I;16", "I;16L", "I;16B", "I;16N"]
+MODES = [
+    "1",
+    "L",
+    "P",
+    "RGB",
+    "RGBA",
+    "CMYK",
+    "YCbCr",
+    "LAB",
+    "HSV",
+    "I",
+    "F",
+    "LA",
+    "PA",
+    "La",
+    "RGBX",
+    "RGBa",
+    "I;16",
+    "I;16L",
+    "I;16B",
+    "I;16N",
+]
 DETECTION = {"shortest_edge": 32, "longest_edge": 64}
 
 
 def processors() -> dict[str, tuple[object, int, int]]:
-    """Slow image processors as the tiny models save them, with the fixed (height, width) they are exported at."""
+    """Slow image processors as the tiny models save them, and the fixed (height, width) of their export."""
     return {
         "vit": (ViTImageProcessor(size={"height": 32, "width": 32}), 32, 32),
         "convnext": (ConvNextImageProcessor(size={"shortest_edge": 32}, crop_pct=0.875), 32, 32),
@@ -82,7 +102,9 @@ def test_every_mode_gives_the_fixed_shape(name: str, mode: str) -> None:
     width=st.integers(1, 4000),
     height=st.integers(1, 3000),
 )
-def test_any_size_and_mode_gives_exactly_the_fixed_shape(name: str, mode: str, width: int, height: int) -> None:
+def test_any_size_and_mode_gives_exactly_the_fixed_shape(
+    name: str, mode: str, width: int, height: int
+) -> None:
     processor = SHARED[name]
     encoding = processor(Image.new(mode, (width, height)), return_tensors="pt")
     assert encoding["pixel_values"].shape == (1, 3, processor.height, processor.width)
@@ -98,14 +120,26 @@ def test_any_size_and_mode_gives_exactly_the_fixed_shape(name: str, mode: str, w
     width=st.integers(5, 300),
     count=st.integers(1, 3),
 )
-def test_any_array_gives_exactly_the_fixed_shape(layout: str, dtype: type, height: int, width: int, count: int) -> None:
-    shape = {"HW": (height, width), "HWC1": (height, width, 1), "HWC3": (height, width, 3),
-             "HWC4": (height, width, 4), "CHW3": (3, height, width)}[layout]
+def test_any_array_gives_exactly_the_fixed_shape(
+    layout: str, dtype: type, height: int, width: int, count: int
+) -> None:
+    shape = {
+        "HW": (height, width),
+        "HWC1": (height, width, 1),
+        "HWC3": (height, width, 3),
+        "HWC4": (height, width, 4),
+        "CHW3": (3, height, width),
+    }[layout]
     scale = 255 if dtype is np.uint8 else 1
     images = [(np.random.default_rng(i).random(shape) * scale).astype(dtype) for i in range(count)]
     for name in ("vit", "detr"):
         processor = SHARED[name]
-        assert pixel_shape(processor(images, return_tensors="np")) == (count, 3, processor.height, processor.width)
+        assert pixel_shape(processor(images, return_tensors="np")) == (
+            count,
+            3,
+            processor.height,
+            processor.width,
+        )
 
 
 @pytest.mark.parametrize("return_tensors", [None, "np", "pt"])
@@ -139,14 +173,27 @@ def test_tensors_batches_and_single_images() -> None:
 
 
 def test_a_grey_model_gets_one_channel() -> None:
-    grey = ONNXImageProcessor(ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5], image_std=[0.5]),
-                              batch_size=1, height=32, width=32, num_channels=1)
-    images = [synthetic_image(40, 30), Image.new("L", (5, 9)), np.zeros((20, 20, 4), np.uint8), np.ones((7, 7))]
+    grey = ONNXImageProcessor(
+        ViTImageProcessor(size={"height": 32, "width": 32}, image_mean=[0.5], image_std=[0.5]),
+        batch_size=1,
+        height=32,
+        width=32,
+        num_channels=1,
+    )
+    images = [
+        synthetic_image(40, 30),
+        Image.new("L", (5, 9)),
+        np.zeros((20, 20, 4), np.uint8),
+        np.ones((7, 7)),
+    ]
     assert pixel_shape(grey(images, return_tensors="np")) == (4, 1, 32, 32)
     # An RGB image becomes PIL's own luma, so a PIL "L" image and its RGB original agree.
     rgb = synthetic_image(40, 30)
-    np.testing.assert_allclose(grey(rgb, return_tensors="np")["pixel_values"],
-                               grey(rgb.convert("L"), return_tensors="np")["pixel_values"], atol=1e-6)
+    np.testing.assert_allclose(
+        grey(rgb, return_tensors="np")["pixel_values"],
+        grey(rgb.convert("L"), return_tensors="np")["pixel_values"],
+        atol=1e-6,
+    )
 
 
 # ---- outputs equal the wrapped processor's where it already gives the fixed shape ----
@@ -155,17 +202,23 @@ def test_a_grey_model_gets_one_channel() -> None:
 @pytest.mark.parametrize("name", ["vit", "convnext", "segformer"])
 def test_fixed_size_processors_are_untouched(name: str) -> None:
     processor, _, _ = processors()[name]
-    images = [synthetic_image(w, h, seed) for seed, (w, h) in enumerate([(640, 480), (33, 90), (32, 32), (17, 256)])]
+    images = [
+        synthetic_image(w, h, seed) for seed, (w, h) in enumerate([(640, 480), (33, 90), (32, 32), (17, 256)])
+    ]
     assert SHARED[name].fitting == {}
     np.testing.assert_array_equal(
-        SHARED[name](images, return_tensors="np")["pixel_values"], processor(images, return_tensors="np")["pixel_values"]
+        SHARED[name](images, return_tensors="np")["pixel_values"],
+        processor(images, return_tensors="np")["pixel_values"],
     )
 
 
 @pytest.mark.parametrize("name", ["detr", "yolos"])
 def test_aspect_keeping_processors_are_untouched_at_the_fixed_aspect_ratio(name: str) -> None:
     processor, _, _ = processors()[name]
-    images = [synthetic_image(w, h, seed) for seed, (w, h) in enumerate([(48, 32), (96, 64), (300, 200), (1500, 1000)])]
+    images = [
+        synthetic_image(w, h, seed)
+        for seed, (w, h) in enumerate([(48, 32), (96, 64), (300, 200), (1500, 1000)])
+    ]
     assert SHARED[name].fitting == {"size": {"height": 32, "width": 48}}
     for image in images:  # one at a time, as the pipelines call it
         np.testing.assert_allclose(
@@ -184,12 +237,20 @@ def test_the_fitting_is_chosen_by_trial() -> None:
     # The last resort is a bilinear resize of the normalized output: close to what resizing first gives.
     resized = SHARED["convnext-32x48"](image, return_tensors="np")["pixel_values"]
     assert resized.shape == (1, 3, 32, 48)
-    assert abs(resized.mean() - processors()["convnext"][0](image, return_tensors="np")["pixel_values"].mean()) < 0.1
+    assert (
+        abs(resized.mean() - processors()["convnext"][0](image, return_tensors="np")["pixel_values"].mean())
+        < 0.1
+    )
 
 
 def test_a_caller_cannot_change_the_fixed_size() -> None:
-    encoding = SHARED["vit"](synthetic_image(50, 40), size={"height": 64, "width": 64}, do_resize=False,
-                             data_format="channels_last", return_tensors="np")
+    encoding = SHARED["vit"](
+        synthetic_image(50, 40),
+        size={"height": 64, "width": 64},
+        do_resize=False,
+        data_format="channels_last",
+        return_tensors="np",
+    )
     assert pixel_shape(encoding) == (1, 3, 32, 32)
 
 
@@ -250,9 +311,17 @@ def test_shapes_must_be_positive_integers() -> None:
 
 
 def test_hooks_answer_for_vision_only(tiny_tokenizer_dir: Path, tmp_path: Path) -> None:
-    assert vision.register_modalities()[0].tasks == ("image-classification", "object-detection", "image-segmentation")
+    assert vision.register_modalities()[0].tasks == (
+        "image-classification",
+        "object-detection",
+        "image-segmentation",
+    )
     assert vision.detect_shapes("vision", {"pixel_values": [4, 3, 32, 48]}) == {
-        "batch_size": 4, "num_channels": 3, "height": 32, "width": 48}
+        "batch_size": 4,
+        "num_channels": 3,
+        "height": 32,
+        "width": 48,
+    }
     assert vision.detect_shapes("vision", {"pixel_values": [None, 3, None, None]})["height"] is None
     assert vision.detect_shapes("text", {"pixel_values": [1, 3, 32, 32]}) is None
     assert vision.default_shapes("text", tmp_path) is None
@@ -262,8 +331,12 @@ def test_hooks_answer_for_vision_only(tiny_tokenizer_dir: Path, tmp_path: Path) 
     assert vision.ort_model_class("image-classification") is None
     tokenizer = BertTokenizerFast.from_pretrained(tiny_tokenizer_dir)
     assert vision.wrap_processor("vision", tokenizer, {"batch_size": 1, "height": 8, "width": 8}) is None
-    assert vision.wrap_processor("text", ViTImageProcessor(), {"batch_size": 1, "height": 8, "width": 8}) is None
-    wrapper = vision.wrap_processor("vision", ViTImageProcessor(), {"batch_size": 2, "height": 8, "width": 16})
+    assert (
+        vision.wrap_processor("text", ViTImageProcessor(), {"batch_size": 1, "height": 8, "width": 8}) is None
+    )
+    wrapper = vision.wrap_processor(
+        "vision", ViTImageProcessor(), {"batch_size": 2, "height": 8, "width": 16}
+    )
     assert isinstance(wrapper, ONNXImageProcessor) and wrapper.shapes["num_channels"] == 3
 
 
@@ -271,7 +344,15 @@ def test_hooks_answer_for_vision_only(tiny_tokenizer_dir: Path, tmp_path: Path) 
     ("preprocessor", "config", "expected"),
     [
         ({"size": {"height": 384, "width": 320}}, {}, (384, 320)),
-        ({"size": {"shortest_edge": 256}, "do_center_crop": True, "crop_size": {"height": 224, "width": 200}}, {}, (224, 200)),
+        (
+            {
+                "size": {"shortest_edge": 256},
+                "do_center_crop": True,
+                "crop_size": {"height": 224, "width": 200},
+            },
+            {},
+            (224, 200),
+        ),
         ({"size": {"shortest_edge": 800, "longest_edge": 1333}}, {}, (800, 800)),
         ({"size": {"max_height": 640, "max_width": 480}}, {}, (640, 480)),
         ({"size": 300}, {}, (300, 300)),

@@ -1,12 +1,12 @@
-"""Tiny vision models built locally from configs (there is no Hub here), saved with their slow image processor.
+"""Tiny vision models built locally from configs (there is no Hub here), saved with their slow processor.
 
 Every builder seeds torch, so a model is the same in every session, and saves model + image processor with
 `save_pretrained` into `directory`. Sizes are in pixels (height, width).
 
 Initialised as transformers does (std 0.02), a random tiny model answers nearly the same for every image (one
 score list, one box for every query). So each builder redraws its Linear and Conv2d weights with a larger std
-(`SPREAD_STD`, chosen per model so that scores, boxes and masks differ from image to image without saturating):
-a parity test then compares answers that depend on the image.
+(`SPREAD_STD`, chosen per model so that scores, boxes and masks differ from image to image without
+saturating): a parity test then compares answers that depend on the image.
 """
 
 from __future__ import annotations
@@ -64,15 +64,20 @@ def write_tiny_vit(directory: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     config = ViTConfig(
-        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=37, **_labels(LABELS),
+        image_size=32,
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        **_labels(LABELS),
     )
     processor = ViTImageProcessor(size={"height": 32, "width": 32})
     return _save(ViTForImageClassification(config), processor, directory, "vit", seed)
 
 
 def write_tiny_resnet(directory: Path, seed: int = 0) -> Path:
-    """ResNetForImageClassification (two basic stages), with ConvNextImageProcessor as ResNet checkpoints have:
+    """ResNetForImageClassification (two basic stages), with ConvNextImageProcessor as ResNet checkpoints:
     shortest edge to 32 / crop_pct, then a centre crop of 32x32."""
     import torch
     from transformers import ConvNextImageProcessor, ResNetForImageClassification
@@ -104,10 +109,19 @@ def write_tiny_detr(directory: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     config = DetrConfig(
-        use_timm_backbone=False, use_pretrained_backbone=False,
+        use_timm_backbone=False,
+        use_pretrained_backbone=False,
         backbone_config=_tiny_resnet_config(out_features=["stage1", "stage2"]),
-        d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
-        encoder_ffn_dim=37, decoder_ffn_dim=37, num_queries=5, auxiliary_loss=False, **_labels(LABELS),
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=37,
+        decoder_ffn_dim=37,
+        num_queries=5,
+        auxiliary_loss=False,
+        **_labels(LABELS),
     )
     processor = DetrImageProcessor(size={"shortest_edge": 32, "longest_edge": 64})
     return _save(DetrForObjectDetection(config), processor, directory, "detr", seed)
@@ -121,8 +135,14 @@ def write_tiny_yolos(directory: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     config = YolosConfig(
-        image_size=[DETECTION_HEIGHT, DETECTION_WIDTH], patch_size=8, hidden_size=32, num_hidden_layers=1,
-        num_attention_heads=2, intermediate_size=37, num_detection_tokens=5, **_labels(LABELS),
+        image_size=[DETECTION_HEIGHT, DETECTION_WIDTH],
+        patch_size=8,
+        hidden_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=37,
+        num_detection_tokens=5,
+        **_labels(LABELS),
     )
     processor = YolosImageProcessor(size={"shortest_edge": 32, "longest_edge": 64})
     return _save(YolosForObjectDetection(config), processor, directory, "yolos", seed)
@@ -135,8 +155,15 @@ def write_tiny_segformer(directory: Path, seed: int = 0) -> Path:
 
     torch.manual_seed(seed)
     config = SegformerConfig(
-        num_encoder_blocks=2, depths=[1, 1], sr_ratios=[2, 1], hidden_sizes=[8, 16], patch_sizes=[7, 3],
-        strides=[4, 2], num_attention_heads=[1, 2], mlp_ratios=[2, 2], decoder_hidden_size=16,
+        num_encoder_blocks=2,
+        depths=[1, 1],
+        sr_ratios=[2, 1],
+        hidden_sizes=[8, 16],
+        patch_sizes=[7, 3],
+        strides=[4, 2],
+        num_attention_heads=[1, 2],
+        mlp_ratios=[2, 2],
+        decoder_hidden_size=16,
         **_labels(SEGMENT_LABELS),
     )
     processor = SegformerImageProcessor(size={"height": 32, "width": 32})

@@ -1,4 +1,4 @@
-"""`ORTModelForObjectDetection`: the Optimum ORTModel for object detection that Optimum itself does not ship."""
+"""`ORTModelForObjectDetection`: the ORTModel for object detection that Optimum itself does not ship."""
 
 from __future__ import annotations
 
@@ -60,5 +60,7 @@ class ORTModelForObjectDetection(ORTModel):
         else:
             onnx_outputs = self.session.run(None, self._prepare_onnx_inputs(use_torch, model_inputs))
             outputs = self._prepare_onnx_outputs(use_torch, onnx_outputs)
-        result = ObjectDetectionOutput(**{k: v for k, v in outputs.items() if k in ObjectDetectionOutput.__dataclass_fields__})
+        result = ObjectDetectionOutput(
+            **{k: v for k, v in outputs.items() if k in ObjectDetectionOutput.__dataclass_fields__}
+        )
         return result if return_dict else result.to_tuple()

@@ -1,5 +1,5 @@
-"""Vision hooks: modality declaration, shape naming and defaults, image processor copying, loading and wrapping,
-the object-detection ORTModel, benchmark images."""
+"""Vision hooks: modality declaration, shape naming and defaults, image processor copying, loading and
+wrapping, the object-detection ORTModel, benchmark images."""
 
 from __future__ import annotations
 
@@ -39,7 +39,9 @@ def default_shapes(modality: str, package_dir: Path) -> dict[str, int] | None:
         return None
     preprocessor = _read_json(Path(package_dir) / PREPROCESSOR_FILE)
     config = _read_json(Path(package_dir) / "config.json")
-    height, width = _processor_output_size(preprocessor) or _config_image_size(config) or (DEFAULT_IMAGE_SIZE,) * 2
+    height, width = (
+        _processor_output_size(preprocessor) or _config_image_size(config) or (DEFAULT_IMAGE_SIZE,) * 2
+    )
     num_channels = config.get("num_channels")
     return {
         "height": height,

@@ -6,9 +6,9 @@ import numbers
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from modelexport_core.fixed import FixedShapeProcessor
 
 from modelexport_core import ModelExportError
-from modelexport_core.fixed import FixedShapeProcessor
 
 if TYPE_CHECKING:
     from transformers import BaseImageProcessor, BatchFeature
@@ -30,8 +30,8 @@ class ONNXImageProcessor(FixedShapeProcessor):
     cannot hold channels or `input_data_format="channels_first"` says so), torch tensors, lists of them.
     Their channels are fitted to C first (mode conversion as PIL does it, alpha dropped, grey repeated), then
     the wrapped processor does its own resizing, cropping, rescaling and normalizing, told to produce exactly
-    height x width (see `fitting`), channels first. Everything else (post-processing, `size`, `save_pretrained`, ...) is the
-    wrapped processor's.
+    height x width (see `fitting`), channels first. Everything else (post-processing, `size`,
+    `save_pretrained`, ...) is the wrapped processor's.
     """
 
     _fitting: dict[str, Any] | None = None
@@ -93,7 +93,7 @@ class ONNXImageProcessor(FixedShapeProcessor):
         return self._resampled(encoding)
 
     def fit_images(self, images: Any, input_data_format: Any = None) -> list[np.ndarray]:
-        """Every image as an HWC array with exactly `num_channels` channels (a single image becomes a list)."""
+        """Every image as an HWC array of exactly `num_channels` channels (a single image becomes a list)."""
         if images is None:
             raise ModelExportError("No images given: pass a PIL image, a numpy array, or a list of them")
         if getattr(images, "ndim", None) == 4:  # a batch as one array or tensor
@@ -105,7 +105,7 @@ class ONNXImageProcessor(FixedShapeProcessor):
         return [self._fit_channels(_as_hwc(image, input_data_format)) for image in images]
 
     def _fit_channels(self, image: Any) -> np.ndarray:
-        """An HWC array of `num_channels` channels from a PIL image (converted as PIL does) or an HWC array."""
+        """An HWC array of `num_channels` channels from a PIL image (converted as PIL does) or HWC array."""
         wanted = self.num_channels
         if not isinstance(image, np.ndarray):  # a PIL image
             image = np.asarray(_pil_converted(image, _PIL_MODES.get(wanted, "RGB")))
@@ -116,7 +116,9 @@ class ONNXImageProcessor(FixedShapeProcessor):
             return image
         if wanted == 1 and channels >= 3:
             luma = image[:, :, :3].astype(np.float64) @ _LUMA
-            return (np.rint(luma) if np.issubdtype(image.dtype, np.integer) else luma).astype(image.dtype)[:, :, None]
+            return (np.rint(luma) if np.issubdtype(image.dtype, np.integer) else luma).astype(image.dtype)[
+                :, :, None
+            ]
         if channels > wanted:  # alpha (or anything past the model's channels) is dropped
             return image[:, :, :wanted]
         if channels in (1, 2):  # grey (with alpha): the grey channel, repeated
@@ -181,12 +183,14 @@ def _as_hwc(image: Any, input_data_format: Any) -> Any:
         image = image.detach().cpu().numpy()
     if not isinstance(image, np.ndarray):
         raise ModelExportError(
-            f"Unsupported image type {type(image).__name__}: pass a PIL image, a numpy array or a torch tensor"
+            f"Unsupported image type {type(image).__name__}: pass a PIL image, a numpy array or a tensor"
         )
     if image.ndim == 2:
         return image[:, :, None]
     if image.ndim != 3:
-        raise ModelExportError(f"An image array must have 2 or 3 dims (HW, HWC or CHW), got shape {image.shape}")
+        raise ModelExportError(
+            f"An image array must have 2 or 3 dims (HW, HWC or CHW), got shape {image.shape}"
+        )
     layout = getattr(input_data_format, "value", input_data_format)
     if layout == "channels_first" or (layout is None and image.shape[2] > 4 and image.shape[0] <= 4):
         return np.moveaxis(image, 0, 2)
@@ -204,7 +208,7 @@ def _spatial_sizes(value: Any) -> set[tuple[int, int]]:
 
 
 def _resized(value: Any, height: int, width: int, mask: bool) -> Any:
-    """Per-pixel rows resized to height x width (bilinear; a pixel mask becomes all ones), in value's own type."""
+    """Per-pixel rows resized to height x width (bilinear; a pixel mask becomes ones), in value's type."""
     import torch
 
     def one(row: Any) -> torch.Tensor:
