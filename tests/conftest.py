@@ -155,3 +155,103 @@ def tiny_bert_forced_export(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPa
     run = run_modelexport("export", tiny_bert_dir, out_dir, "--force", *TINY_BERT_SHAPE_OPTIONS)
     return CliExport(out_dir, run)
 
+
+# ---- Tiny models of the six text tasks and their packages, built once per session ----
+# (test_text_pipelines.py, test_shapes.py)
+from collections.abc import Callable  # noqa: E402
+
+TEXT_SEQUENCE_LENGTH = 16
+OPTIMUM_STATIC_BATCH = 2
+# BERT initialises with std 0.02, which makes a random tiny model's scores near-uniform (ties decide labels).
+# Redrawn with std 0.5 its labels, tokens and spans differ clearly from input to input.
+SPREAD_STD = 0.5
+
+
+def write_spread_text_model(directory: Path, task: str, seed: int = 0) -> Path:
+    """The tiny BERT of `tiny_models.write_tiny_text_model` with its Linear / Embedding weights redrawn (std 0.5)."""
+    import torch
+    import transformers
+    from tiny_models import TEXT_TASK_MODELS, write_tiny_text_model
+
+    write_tiny_text_model(directory, task, seed)
+    model = getattr(transformers, TEXT_TASK_MODELS[task][0]).from_pretrained(directory)
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
+                module.weight.normal_(0.0, SPREAD_STD)
+    model.config.initializer_range = SPREAD_STD
+    model.save_pretrained(directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def text_model(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str], Path]:
+    """Factory: task -> the directory of its tiny spread-weight model with tokenizer, built once per session."""
+    built: dict[str, Path] = {}
+
+    def get(task: str) -> Path:
+        if task not in built:
+            built[task] = write_spread_text_model(tmp_path_factory.mktemp("text-models") / task, task)
+        return built[task]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def text_package(
+    text_model: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str, int], Path]:
+    """Factory: (task, batch_size) -> that model's modelexport package (batch_size x 16 tokens), exported once."""
+    from modelexport_core import export
+
+    exported: dict[tuple[str, int], Path] = {}
+
+    def get(task: str, batch_size: int) -> Path:
+        if (task, batch_size) not in exported:
+            out_dir = tmp_path_factory.mktemp("text-packages") / f"{task}-b{batch_size}"
+            export(
+                text_model(task),
+                out_dir,
+                task=task,
+                batch_size=batch_size,
+                sequence_length=TEXT_SEQUENCE_LENGTH,
+                validate=False,
+            )
+            exported[task, batch_size] = out_dir
+        return exported[task, batch_size]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def optimum_package(
+    text_model: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Callable[[str, bool], Path]:
+    """Factory: (task, static) -> Optimum's own export of the model (`main_export`), exported once.
+
+    static: `no_dynamic_axes=True` at batch 2 x 16 tokens; else Optimum's default dynamic axes.
+    """
+    import contextlib
+    import io
+    import warnings
+
+    from optimum.exporters.onnx import main_export
+
+    exported: dict[tuple[str, bool], Path] = {}
+
+    def get(task: str, static: bool) -> Path:
+        if (task, static) not in exported:
+            out_dir = tmp_path_factory.mktemp("optimum-packages") / f"{task}-{'static' if static else 'dynamic'}"
+            shapes = (
+                dict(no_dynamic_axes=True, batch_size=OPTIMUM_STATIC_BATCH, sequence_length=TEXT_SEQUENCE_LENGTH)
+                if static
+                else {}
+            )
+            with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+                warnings.simplefilter("ignore")
+                main_export(str(text_model(task)), out_dir, task=task, do_validation=False, **shapes)
+            exported[task, static] = out_dir
+        return exported[task, static]
+
+    return get
