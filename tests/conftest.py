@@ -2,35 +2,17 @@
 
 from __future__ import annotations
 
-import string
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-
-TINY_WORDS = (
-    "the quick brown fox jumps over lazy dog hello world what is where who how this that "
-    "text model export fixed shape question answer context token length"
-).split()
-# WordPiece vocabulary: special tokens, whole words, letters and "##" letters (any lowercase ASCII word
-# splits into pieces instead of [UNK]), punctuation.
-TINY_VOCAB = (
-    ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    + TINY_WORDS
-    + list(string.ascii_lowercase)
-    + [f"##{letter}" for letter in string.ascii_lowercase]
-    + list(".,?!'")
-)
-
-
-def write_tiny_tokenizer(directory: Path) -> Path:
-    """Save a tiny lowercase WordPiece `BertTokenizerFast` (model_max_length 512) in `directory`."""
-    from transformers import BertTokenizerFast
-
-    directory.mkdir(parents=True, exist_ok=True)
-    vocab_file = directory / "vocab.txt"
-    vocab_file.write_text("\n".join(TINY_VOCAB) + "\n", encoding="utf-8")
-    BertTokenizerFast(vocab_file=str(vocab_file), model_max_length=512).save_pretrained(directory)
-    return directory
+from tiny_models import write_spread_text_model, write_tiny_text_model, write_tiny_tokenizer
+from tiny_vision_models import write_tiny_vit
 
 
 @pytest.fixture(scope="session")
@@ -40,11 +22,6 @@ def tiny_tokenizer_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 # ---- Core foundation (issue 2): tiny models saved locally, the `modelexport` CLI, one export a session ----
-import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TINY_BERT_NAME = "tiny-bert"
@@ -53,32 +30,7 @@ TINY_BERT_SHAPE_OPTIONS = ("--batch-size", "2", "--sequence-length", "16")
 
 def write_tiny_bert(directory: Path) -> Path:
     """Save a tiny BertForSequenceClassification (2 layers, hidden 32) with a tiny WordPiece tokenizer."""
-    import torch
-    from transformers import BertConfig, BertForSequenceClassification, BertTokenizerFast
-
-    write_tiny_tokenizer(directory)
-    vocab_size = len(BertTokenizerFast.from_pretrained(directory))
-    torch.manual_seed(0)
-    config = BertConfig(
-        hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=37,
-        vocab_size=vocab_size,
-    )
-    BertForSequenceClassification(config).eval().save_pretrained(directory)
-    return directory
-
-
-def write_tiny_vit(directory: Path) -> Path:
-    """Save a tiny ViTForImageClassification (32x32 images, one layer); no preprocessor files."""
-    import torch
-    from transformers import ViTConfig, ViTForImageClassification
-
-    torch.manual_seed(0)
-    config = ViTConfig(
-        image_size=32, patch_size=8, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-        intermediate_size=37,
-    )
-    ViTForImageClassification(config).eval().save_pretrained(directory)
-    return directory
+    return write_tiny_text_model(directory, "text-classification")
 
 
 def cli_env(**overrides: str | None) -> dict[str, str]:
@@ -158,31 +110,9 @@ def tiny_bert_forced_export(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPa
 
 # ---- Tiny models of the six text tasks and their packages, built once per session ----
 # (test_text_pipelines.py, test_shapes.py)
-from collections.abc import Callable  # noqa: E402
 
 TEXT_SEQUENCE_LENGTH = 16
 OPTIMUM_STATIC_BATCH = 2
-# BERT initialises with std 0.02, which makes a random tiny model's scores near-uniform (ties decide labels).
-# Redrawn with std 0.5 its labels, tokens and spans differ clearly from input to input.
-SPREAD_STD = 0.5
-
-
-def write_spread_text_model(directory: Path, task: str, seed: int = 0) -> Path:
-    """The tiny BERT of `tiny_models.write_tiny_text_model` with its Linear / Embedding weights redrawn (std 0.5)."""
-    import torch
-    import transformers
-    from tiny_models import TEXT_TASK_MODELS, write_tiny_text_model
-
-    write_tiny_text_model(directory, task, seed)
-    model = getattr(transformers, TEXT_TASK_MODELS[task][0]).from_pretrained(directory)
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, (torch.nn.Linear, torch.nn.Embedding)):
-                module.weight.normal_(0.0, SPREAD_STD)
-    model.config.initializer_range = SPREAD_STD
-    model.save_pretrained(directory)
-    return directory
 
 
 @pytest.fixture(scope="session")

@@ -63,7 +63,9 @@ def test_cli_export_shows_progress_of_each_long_step(tiny_bert_export: CliExport
     assert positions == sorted(positions)
 
 
-def test_every_input_is_batch_by_sequence_and_every_dim_is_fixed(package: Path) -> None:
+def test_every_input_is_batch_by_sequence_and_every_dim_is_fixed(package: Path, tiny_bert_dir: Path) -> None:
+    from transformers import AutoConfig
+
     graph = _model(package).graph
     initializers = {i.name for i in graph.initializer}
     inputs = [i for i in graph.input if i.name not in initializers]
@@ -74,7 +76,8 @@ def test_every_input_is_batch_by_sequence_and_every_dim_is_fixed(package: Path) 
         dims = value.type.tensor_type.shape.dim
         assert dims and all(d.HasField("dim_value") and not d.dim_param for d in dims), value.name
     assert [o.name for o in graph.output] == ["logits"]
-    assert [d.dim_value for d in graph.output[0].type.tensor_type.shape.dim] == [BATCH, 2]
+    num_labels = AutoConfig.from_pretrained(tiny_bert_dir).num_labels
+    assert [d.dim_value for d in graph.output[0].type.tensor_type.shape.dim] == [BATCH, num_labels]
 
 
 def test_every_node_carries_both_tags(tagged_nodes: list[dict[str, str]]) -> None:
@@ -160,13 +163,16 @@ def test_export_metadata_records_source_task_versions_and_onnx(package: Path) ->
     assert metadata["onnx"]["ir_version"] == model.ir_version
 
 
-def test_export_metadata_records_inputs_and_outputs(package: Path) -> None:
+def test_export_metadata_records_inputs_and_outputs(package: Path, tiny_bert_dir: Path) -> None:
+    from transformers import AutoConfig
+
+    num_labels = AutoConfig.from_pretrained(tiny_bert_dir).num_labels
     metadata = _metadata(package)
     assert metadata["inputs"] == [
         {"name": name, "shape": [BATCH, SEQUENCE], "dtype": "int64"}
         for name in ("input_ids", "attention_mask", "token_type_ids")
     ]
-    assert metadata["outputs"] == [{"name": "logits", "shape": [BATCH, 2], "dtype": "float32"}]
+    assert metadata["outputs"] == [{"name": "logits", "shape": [BATCH, num_labels], "dtype": "float32"}]
 
 
 def _flatten(tree: dict) -> dict[str, int]:
@@ -221,7 +227,8 @@ def test_package_holds_config_and_tokenizer_files_that_load(package: Path, tiny_
     for name in names:
         assert (package / name).is_file(), name
     config = AutoConfig.from_pretrained(package)
-    assert (config.model_type, config.num_labels, config.hidden_size) == ("bert", 2, 32)
+    source_config = AutoConfig.from_pretrained(tiny_bert_dir)
+    assert (config.model_type, config.num_labels, config.hidden_size) == ("bert", source_config.num_labels, 32)
     assert AutoTokenizer.from_pretrained(package)(TEXTS)["input_ids"] == AutoTokenizer.from_pretrained(
         tiny_bert_dir
     )(TEXTS)["input_ids"]

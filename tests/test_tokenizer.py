@@ -20,6 +20,7 @@ from transformers.pipelines.base import pad_collate_fn
 from modelexport_core import hookspecs
 from modelexport_core.fixed import FixedShapeWarning
 from modelexport_text import ONNXTokenizer, plugin
+from tiny_models import vocabulary
 
 SEQ = 16
 SHORT = "the quick brown fox"
@@ -216,7 +217,7 @@ def test_delegates_everything_else_to_the_wrapped_tokenizer(
     assert (onnx_tokenizer.cls_token, onnx_tokenizer.sep_token) == ("[CLS]", "[SEP]")
     assert onnx_tokenizer.pad_token_id == 0
     assert onnx_tokenizer.is_fast
-    assert len(onnx_tokenizer) == len(tokenizer) == 89
+    assert len(onnx_tokenizer) == len(tokenizer) == len(vocabulary())
     assert onnx_tokenizer.get_vocab() == tokenizer.get_vocab()
     assert (onnx_tokenizer.batch_size, onnx_tokenizer.sequence_length) == (2, SEQ)
 

@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
+from tiny_models import spread_weights
+
 LABELS = {0: "cat", 1: "dog", 2: "bird"}
 LABEL_IDS = {name: index for index, name in LABELS.items()}
 SEGMENT_LABELS = {0: "sky", 1: "road", 2: "tree"}
@@ -29,21 +31,11 @@ def _labels(names: dict[int, str]) -> dict[str, object]:
 SPREAD_STD = {"vit": 0.1, "resnet": 0.2, "convnext": 0.15, "detr": 0.3, "yolos": 0.3, "segformer": 0.3}
 
 
-def _spread(model: object, std: float, seed: int) -> object:
-    """Redraw every Linear / Conv2d weight from N(0, std) (see the module docstring)."""
-    import torch
-
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, (torch.nn.Linear, torch.nn.Conv2d)):
-                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * std)
-    return model
-
-
 def _save(model: object, processor: object, directory: Path, kind: str, seed: int) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
-    model = _spread(model, SPREAD_STD[kind], seed)
+    import torch
+
+    model = spread_weights(model, SPREAD_STD[kind], seed, (torch.nn.Linear, torch.nn.Conv2d))
     model.eval().save_pretrained(directory)
     processor.save_pretrained(directory)
     return directory
