@@ -24,10 +24,10 @@ from .validate import ort_model_class, package_task
 
 RUNNERS = ("pytorch", "optimum", "modelexport", "onnxruntime")
 LABELS = {
-    "pytorch": "(a) transformers PyTorch pipeline",
-    "optimum": "(b) Optimum ORT pipeline, dynamic axes",
-    "modelexport": "(c) modelexport create_pipeline",
-    "onnxruntime": "(d) raw onnxruntime session",
+    "pytorch": "(a) PyTorch pipeline",
+    "optimum": "(b) Optimum, dynamic axes",
+    "modelexport": "(c) create_pipeline",
+    "onnxruntime": "(d) raw onnxruntime",
 }
 
 
@@ -183,10 +183,10 @@ def print_benchmark(rows: list[BenchmarkRow], console: Any) -> None:
     from rich.table import Table
 
     for row in rows:
-        table = Table(
-            f"{row.inputs}: {row.count} inputs, batch {row.batch_size}", "median ms", "x PyTorch (a)", "x raw ORT (d)",
-            title=None,
-        )
+        table = Table(title=f"{row.inputs}: {row.count} inputs, fixed batch {row.batch_size}")
+        table.add_column("runner", no_wrap=True)
+        for header in ("median ms", "x (a)", "x (d)"):
+            table.add_column(header, justify="right")
         for runner in RUNNERS:
             table.add_row(
                 LABELS[runner],
