@@ -341,3 +341,14 @@ def test_warns_exactly_when_an_input_is_longer_than_the_fixed_length(
         assert len(messages) == 1 and f"of length {longest} was truncated" in messages[0]
     else:
         assert messages == []
+
+
+def test_a_stride_that_leaves_no_room_is_a_one_line_error(onnx_tokenizer: ONNXTokenizer) -> None:
+    question_tokens = len(onnx_tokenizer.tokenize(QUESTION))
+    room = SEQ - 3 - question_tokens  # [CLS] question [SEP] context [SEP]
+    windows = onnx_tokenizer(QUESTION, LONG, truncation="only_second", stride=room - 1, return_overflowing_tokens=True)
+    assert len(windows["input_ids"]) > 1 and {len(ids) for ids in windows["input_ids"]} == {SEQ}
+    with pytest.raises(ValueError, match=rf"^stride {room} leaves no room .*: use a stride below {room}$"):
+        onnx_tokenizer(QUESTION, LONG, truncation="only_second", stride=room, return_overflowing_tokens=True)
+    with pytest.raises(ValueError, match=rf"^stride {SEQ - 2} leaves no room"):
+        onnx_tokenizer(LONG, stride=SEQ - 2, return_overflowing_tokens=True)

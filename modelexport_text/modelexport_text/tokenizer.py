@@ -94,12 +94,39 @@ class ONNXTokenizer(FixedShapeProcessor):
             pad_to_multiple_of=None,
             truncation=True if truncation in _NO_TRUNCATION else truncation,
         )
+        if kwargs.get("stride") and kwargs.get("return_overflowing_tokens"):
+            self._check_stride_fits(text, text_pair, kwargs)
         encoding = self.wrapped(text, text_pair, **kwargs)
         if text is not None and not kwargs.get("return_overflowing_tokens"):
             truncated = self._longest_truncated(text, text_pair, encoding, kwargs)
             if truncated is not None:
                 warn_truncated(*truncated, self.sequence_length)
         return encoding
+
+    def _check_stride_fits(self, text: Any, text_pair: Any, kwargs: dict[str, Any]) -> None:
+        """Refuse a stride that leaves no room for new tokens in the windows of an input that overflows
+        (the Rust tokenizer would panic)."""
+        pair = text_pair is not None
+        batched = _is_batch(text, kwargs.get("is_split_into_words", False))
+        special = self.wrapped.num_special_tokens_to_add(pair=pair)
+        lengths = [self._lengths(side, batched, kwargs) for side in ((text, text_pair) if pair else (text,))]
+        kept = {"only_second": 0, "only_first": 1}.get(kwargs["truncation"]) if pair else None
+        for row in zip(*lengths):
+            if sum(row) + special <= self.sequence_length:
+                continue  # fits in one window: no stride needed
+            room = self.sequence_length - special - (row[kept] if kept is not None else 0)
+            if kwargs["stride"] >= room:
+                beside = " and the untruncated text" if kept is not None else ""
+                raise ValueError(
+                    f"stride {kwargs['stride']} leaves no room in the fixed {self.sequence_length} tokens "
+                    f"({max(room, 0)} left beside the special tokens{beside}): use a stride below {max(room, 1)}"
+                )
+
+    def _lengths(self, side: Any, batched: bool, kwargs: dict[str, Any]) -> list[int]:
+        """Token counts (without special tokens) of one side of the inputs."""
+        measure = {key: kwargs[key] for key in _TOKENIZING_KWARGS if key in kwargs and key != "add_special_tokens"}
+        ids = self.wrapped(side if batched else [side], add_special_tokens=False, **measure)["input_ids"]
+        return [len(row) for row in ids]
 
     def _longest_truncated(
         self, text: Any, text_pair: Any, encoding: BatchEncoding, kwargs: dict[str, Any]
