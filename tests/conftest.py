@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from tiny_models import write_spread_text_model, write_tiny_text_model, write_tiny_tokenizer
 from tiny_vision_models import write_tiny_vit
 

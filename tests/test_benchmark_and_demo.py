@@ -7,9 +7,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import run_modelexport
 
 from modelexport_core.benchmark import RUNNERS
+
+from conftest import run_modelexport
 
 
 def test_benchmark_json_times_every_runner_side_by_side(text_package: Callable, text_model: Callable) -> None:

@@ -7,13 +7,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import TINY_BERT_SHAPE_OPTIONS, CliExport, CliRun, cli_env, run_modelexport
 from typer.testing import CliRunner
 
 import modelexport_core
 from modelexport_core import ModelExportError, hookimpl
 from modelexport_core.cli import app
 from modelexport_core.plugins import get_plugin_manager
+
+from conftest import TINY_BERT_SHAPE_OPTIONS, CliExport, CliRun, cli_env, run_modelexport
 
 
 def assert_user_error(run: CliRun, *fragments: str) -> str:

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from conftest import TINY_BERT_NAME, CliExport, run_modelexport
 
 from modelexport_core.files import sha256_of
 from modelexport_core.hierarchy import HIERARCHY_TAG, MODULE_PATH, iter_nodes, node_tags
+
+from conftest import TINY_BERT_NAME, CliExport, run_modelexport
 
 BATCH, SEQUENCE = 2, 16
 TEXTS = ["hello world", "the quick brown fox jumps over the lazy dog"]

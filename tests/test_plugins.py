@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import cli_env, run_modelexport
 from transformers import (
     FeatureExtractionPipeline,
     ImageClassificationPipeline,
@@ -29,6 +28,8 @@ from modelexport_core.plugins import (
     modality_for_inputs,
 )
 from modelexport_core.validate import ort_model_class
+
+from conftest import cli_env, run_modelexport
 
 SPEC_NAMES = sorted(name for name, obj in vars(hookspecs).items() if hasattr(obj, "modelexport_spec"))
 THROWAWAY = Modality(name="throwaway", tasks=("throwaway-task",), input_names=("throwaway_values",))

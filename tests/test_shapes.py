@@ -9,9 +9,6 @@ from pathlib import Path
 
 import onnx
 import pytest
-from conftest import OPTIMUM_STATIC_BATCH, TEXT_SEQUENCE_LENGTH
-from modelexport_core.package import METADATA_FILE, find_model_file
-from modelexport_core.plugins import LOAD_PLUGINS_ENV, get_plugin_manager
 
 from modelexport_core import (
     FixedShapeWarning,
@@ -21,7 +18,11 @@ from modelexport_core import (
     create_pipeline,
     detect_shapes,
 )
+from modelexport_core.package import METADATA_FILE, find_model_file
+from modelexport_core.plugins import LOAD_PLUGINS_ENV, get_plugin_manager
 from modelexport_text import ONNXTokenizer
+
+from conftest import OPTIMUM_STATIC_BATCH, TEXT_SEQUENCE_LENGTH
 
 TASK = "text-classification"
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")

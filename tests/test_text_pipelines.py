@@ -18,16 +18,18 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import OPTIMUM_STATIC_BATCH, TEXT_SEQUENCE_LENGTH
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tiny_models import WORDS
 from transformers import AutoTokenizer, Pipeline, pipeline
 
 from modelexport_core import FixedShapeWarning, ModelExportError, create_pipeline, hookimpl
 from modelexport_core.adapter import FixedBatchModel
 from modelexport_core.plugins import get_plugin_manager
+from modelexport_core.quiet import quieted
 from modelexport_text import ONNXTokenizer
+
+from conftest import OPTIMUM_STATIC_BATCH, TEXT_SEQUENCE_LENGTH
+from tiny_models import WORDS
 
 ATOL = 1e-4
 SEQ = TEXT_SEQUENCE_LENGTH
@@ -91,12 +93,9 @@ def assert_close(ours: Any, ref: Any, where: str = "answer") -> None:
         assert ours == ref, f"{where}: {ours!r} vs {ref!r}"
 
 
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
+def _quiet() -> contextlib.AbstractContextManager[None]:
     """Hide the truncation warnings and Optimum's console notes of a call whose answer is what is tested."""
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
+    return quieted(stderr=True)
 
 
 # These PyTorch pipelines do not truncate unless asked to; a fixed-length package must (and warns it did).

@@ -20,6 +20,7 @@ from transformers.pipelines.base import pad_collate_fn
 from modelexport_core import hookspecs
 from modelexport_core.fixed import FixedShapeWarning
 from modelexport_text import ONNXTokenizer, plugin
+
 from tiny_models import vocabulary
 
 SEQ = 16

@@ -8,9 +8,8 @@ longest 64) and are exported at 32x48, so parity is exact for images of aspect 3
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import warnings
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,19 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import cli_env, run_modelexport
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from modelexport_core.validate import validate_optimum_compatibility
-from modelexport_vision.samples import synthetic_image
 from PIL import Image
-from tiny_vision_models import BUILDERS, DETECTION_HEIGHT, DETECTION_WIDTH, LABELS, SEGMENT_LABELS
 from transformers import AutoImageProcessor, DetrImageProcessor, pipeline
 
 from modelexport_core import ModelExportError, ONNXAutoProcessor, create_pipeline, export
+from modelexport_core.quiet import quieted
+from modelexport_core.validate import validate_optimum_compatibility
 from modelexport_vision import ONNXImageProcessor, ORTModelForObjectDetection
+from modelexport_vision.samples import synthetic_image
+
+from conftest import cli_env, run_modelexport
+from tiny_vision_models import BUILDERS, DETECTION_HEIGHT, DETECTION_WIDTH, LABELS, SEGMENT_LABELS
 
 SCORE_ATOL = 1e-4
 BOX_ATOL = 1e-3
@@ -60,21 +61,9 @@ def images_of(sizes: list[tuple[int, int]], modes: list[str] = ("RGB",)) -> list
     return [synthetic_image(w, h, seed, mode=modes[seed % len(modes)]) for seed, (w, h) in enumerate(sizes)]
 
 
-@contextlib.contextmanager
-def quiet() -> Iterator[None]:
+def quiet() -> contextlib.AbstractContextManager[None]:
     """Hide the libraries' chatter (slow-processor notices, 'not supported for task' logs)."""
-    import transformers
-
-    verbosity = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity(
-        transformers.logging.CRITICAL
-    )  # 'not supported for task' is an error log
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        transformers.logging.set_verbosity(verbosity)
+    return quieted("transformers", level=logging.CRITICAL, stderr=True)
 
 
 def record(what: str, value: float) -> None:

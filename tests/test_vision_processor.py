@@ -12,7 +12,6 @@ import pytest
 import torch
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-from modelexport_vision.samples import sample_images, synthetic_image
 from PIL import Image
 from transformers import (
     AutoImageProcessor,
@@ -27,6 +26,7 @@ from transformers import (
 from modelexport_core import FixedShapeProcessor, ModelExportError
 from modelexport_vision import ONNXImageProcessor
 from modelexport_vision import plugin as vision
+from modelexport_vision.samples import sample_images, synthetic_image
 
 # Every PIL mode Pillow creates (La cannot be converted to RGB in one step: it goes through LA).
 MODES = [

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import TINY_BERT_SHAPE_OPTIONS, cli_env, run_modelexport
 
 pytestmark = pytest.mark.slow

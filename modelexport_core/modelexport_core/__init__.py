@@ -2,8 +2,8 @@
 
 __version__ = "0.1.0"
 
-from .errors import ModelExportError, PluginMissingError  # noqa: E402
 from .auto import ONNXAutoProcessor  # noqa: E402
+from .errors import ModelExportError, PluginMissingError  # noqa: E402
 from .export import export  # noqa: E402
 from .fixed import FixedShapeProcessor, FixedShapeWarning  # noqa: E402
 from .hookspecs import Modality, hookimpl  # noqa: E402

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import statistics
 import tempfile
 import time
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +16,7 @@ from .auto import ONNXAutoProcessor
 from .errors import ModelExportError
 from .package import MODEL_FILE
 from .plugins import hook
+from .quiet import quieted
 from .shapes import detect_shapes
 from .validate import ort_model_class, package_task
 
@@ -63,24 +61,6 @@ def _session_options(threads: int) -> Any:
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     return options
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Keep the libraries' logs and warnings out of the table."""
-    import transformers
-    from optimum.utils import logging as optimum_logging
-
-    verbosity = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
-    optimum_logging.set_verbosity_error()
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        transformers.logging.set_verbosity(verbosity)
-        optimum_logging.set_verbosity(verbosity)
 
 
 def _raw_session_runner(package_dir: Path, processor: Any, inputs: list[Any], threads: int) -> tuple[Callable, float]:
@@ -141,7 +121,7 @@ def run_benchmark(
         raise ModelExportError(f"No installed plugin provides benchmark inputs for {detected.modality} models")
     torch.set_num_threads(threads)
     rows = []
-    with _quiet(), tempfile.TemporaryDirectory() as dynamic_dir:
+    with quieted("transformers", "optimum", stderr=True), tempfile.TemporaryDirectory() as dynamic_dir:
         processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
         model = ort_model_class(task).from_pretrained(package_dir, session_options=_session_options(threads))
         dynamic = _optimum_dynamic_export(source, task, Path(dynamic_dir))

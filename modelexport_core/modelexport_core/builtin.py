@@ -10,7 +10,12 @@ from .hookspecs import hookimpl
 @hookimpl(trylast=True)
 def route_processor(pipeline_class: type, processor: Any) -> dict[str, Any] | None:
     """Route by what the processor is (transformers base classes) and what the pipeline class loads."""
-    from transformers import BaseImageProcessor, FeatureExtractionMixin, PreTrainedTokenizerBase, ProcessorMixin
+    from transformers import (
+        BaseImageProcessor,
+        FeatureExtractionMixin,
+        PreTrainedTokenizerBase,
+        ProcessorMixin,
+    )
 
     inner = getattr(processor, "wrapped", processor)
     candidates = [

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import logging
 import os
 import time
 import warnings
@@ -31,6 +29,7 @@ from .package import (
     set_model_metadata,
 )
 from .plugins import hook, modality_for_inputs
+from .quiet import quieted
 from .source import ModelSource, load_config, resolve_source
 from .tasks import export_task_for, infer_task, onnx_config_for
 
@@ -192,7 +191,7 @@ def _export_onnx(
     dummy = onnx_config.rename_ambiguous_inputs(dummy)
     overridden = _honour_explicit_dims(dummy, onnx_config.inputs, explicit or {})
     torch_model.config.return_dict = True
-    with torch.no_grad(), onnx_config.patch_model_for_export(torch_model), _quiet():
+    with torch.no_grad(), onnx_config.patch_model_for_export(torch_model), quieted("torch.onnx", stdout=True):
         ordered = {name: dummy[name] for name in onnx_config.ordered_inputs(torch_model) if name in dummy}
         try:
             program = torch.onnx.export(
@@ -243,20 +242,6 @@ def _honour_explicit_dims(
             values = dummy[name].flatten()
             dummy[name] = values[torch.randint(values.numel(), shape, generator=generator)]
     return overridden
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """Silence the exporter's own console chatter, log warnings and warnings; errors still propagate."""
-    torch_logger = logging.getLogger("torch.onnx")
-    level = torch_logger.level
-    torch_logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        torch_logger.setLevel(level)
 
 
 def _save_onnx(model_proto: onnx.ModelProto, path: Path) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ from .auto import ONNXAutoProcessor, wrap
 from .errors import ModelExportError
 from .package import find_model_file
 from .plugins import hook
+from .quiet import quieted
 from .shapes import DetectedShapes, detect_shapes
 from .validate import ort_model_class
 
@@ -45,18 +44,6 @@ def routed_processor(pipeline_class: type, processor: Any) -> dict[str, Any]:
     return routed
 
 
-@contextlib.contextmanager
-def _transformers_logs_quiet() -> Iterator[None]:
-    """Hide transformers' 'model X is not supported for task' log: the adapter is a model it does not know."""
-    logger = logging.getLogger("transformers.pipelines.base")
-    level = logger.level
-    logger.setLevel(logging.CRITICAL)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
 def create_pipeline(task: str, model: Any, data_processor: Any = None, **kwargs: Any) -> Any:
     """A `transformers.Pipeline` for `task` over a fixed-shape package that takes any number of inputs of any size.
 
@@ -74,5 +61,5 @@ def create_pipeline(task: str, model: Any, data_processor: Any = None, **kwargs:
     pipeline_class = _pipeline_class(task, detected.modality)
     routed = routed_processor(pipeline_class, data_processor)
     adapter = FixedBatchModel(ort_model, detected.shapes.get("batch_size", 1))
-    with _transformers_logs_quiet():
+    with quieted("transformers.pipelines.base", level=logging.CRITICAL):  # 'model X is not supported' log
         return pipeline(task, model=adapter, framework="pt", pipeline_class=pipeline_class, **routed, **kwargs)

@@ -11,7 +11,14 @@ from pathlib import Path
 import onnx
 
 from .fixed import FixedShapeWarning
-from .package import KEY_MODALITY, KEY_SHAPES, find_model_file, model_metadata, read_export_metadata, value_info_dims
+from .package import (
+    KEY_MODALITY,
+    KEY_SHAPES,
+    find_model_file,
+    model_metadata,
+    read_export_metadata,
+    value_info_dims,
+)
 from .plugins import hook, missing_plugin, modality_for_inputs
 
 InputShapes = dict[str, list[int | None]]

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,6 +14,7 @@ from .errors import ModelExportError
 from .files import sha256_of
 from .package import CONFIG_FILE, KEY_TASK, MODEL_FILE, io_signature, model_metadata, read_export_metadata
 from .plugins import hook
+from .quiet import quieted
 
 
 @dataclass
@@ -123,8 +121,7 @@ def _check_optimum(package_dir: Path) -> str:
     import torch
 
     model_class = ort_model_class(package_task(package_dir))
-    with warnings.catch_warnings(), contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
+    with quieted(stderr=True):
         model = model_class.from_pretrained(package_dir)
         inputs = {k: torch.from_numpy(v) for k, v in fixed_shape_inputs(package_dir).items()}
         outputs = model(**inputs)
