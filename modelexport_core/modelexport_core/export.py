@@ -6,7 +6,6 @@ import contextlib
 import json
 import os
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -104,7 +103,7 @@ def export(
     _fit_sequence_length(shapes, config, explicit=sequence_length is not None)
     with staged_directory(out_dir, force) as staging:
         with timer.step("load", f"Loading {source.display_name}"):
-            torch_model = _load_model(source, task)
+            torch_model = _load_model(source, task, config.model_type)
         with timer.step("export", f"Exporting to ONNX (opset {opset}, dynamo)"):
             explicit = {k: v for k, v in requested.items() if v is not None}
             model_proto = _export_onnx(torch_model, onnx_config, shapes, opset, explicit)
@@ -163,19 +162,15 @@ def _fit_sequence_length(shapes: dict[str, int], config: Any, explicit: bool) ->
     shapes["sequence_length"] = limit
 
 
-def _load_model(source: ModelSource, task: str) -> Any:
+def _load_model(source: ModelSource, task: str, model_type: str) -> Any:
+    """The PyTorch model for the task, loaded with every Hub option (Optimum's own loader drops the token)."""
     from optimum.exporters.tasks import TasksManager
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        model = TasksManager.get_model_from_task(
-            export_task_for(task),
-            source.location,
-            framework="pt",
-            library_name="transformers",
-            **source.hub_kwargs,
-        )
-    return model.eval()
+    model_class = TasksManager.get_model_class_for_task(
+        export_task_for(task), framework="pt", model_type=model_type, library="transformers"
+    )
+    with quieted():
+        return model_class.from_pretrained(source.location, **source.hub_kwargs).eval()
 
 
 def _export_onnx(
