@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from fake_hub import fake_hub
+from fake_hub import COMMIT, fake_hub
 
 from conftest import cli_env, run_modelexport
 
@@ -32,7 +32,9 @@ def test_a_hub_id_exports_with_its_revision_token_and_cache_dir(hub_export) -> N
     downloads = [r for r in requests if "/resolve/" in r["path"]]
     fetched = {Path(r["path"]).name for r in downloads if r["method"] == "GET"}
     assert {"config.json", "model.safetensors", "tokenizer.json", "vocab.txt"} <= fetched
-    assert all(r["path"].startswith(f"/{REPO}/resolve/v1/") for r in downloads)
+    # v1, or the commit the Hub resolved v1 to (snapshots download by commit)
+    assert all(r["path"].startswith((f"/{REPO}/resolve/v1/", f"/{REPO}/resolve/{COMMIT}/")) for r in downloads)
+    assert any(r["path"] == f"/api/models/{REPO}/revision/v1" for r in requests)
     assert all(r["auth"] == "Bearer hf_secret" for r in downloads)  # weights too: a private model loads
     assert (out / "cache" / "models--acme--tiny-bert").is_dir()
 

@@ -29,7 +29,7 @@ from .package import (
 )
 from .plugins import hook, modality_for_inputs
 from .quiet import quieted
-from .source import ModelSource, load_config, resolve_source
+from .source import ModelSource, load_config, local_files, resolve_source
 from .tasks import export_task_for, infer_task, onnx_config_for
 
 DEFAULT_OPSET = 18
@@ -98,7 +98,7 @@ def export(
         "num_channels": num_channels,
         "audio_sequence_length": audio_sequence_length,
     }
-    shapes = {"batch_size": DEFAULT_BATCH_SIZE, **(hook().default_shapes(modality=modality.name, package_dir=Path(source.location)) or {})}
+    shapes = {"batch_size": DEFAULT_BATCH_SIZE, **(hook().default_shapes(modality=modality.name, package_dir=local_files(source)) or {})}
     shapes.update({k: v for k, v in requested.items() if v is not None})
     _fit_sequence_length(shapes, config, explicit=sequence_length is not None)
     with staged_directory(out_dir, force) as staging:

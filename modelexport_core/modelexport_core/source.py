@@ -70,3 +70,17 @@ def load_config(source: ModelSource) -> Any:
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         hint = " (pass --trust-remote-code to run the model's own code)" if "trust_remote_code" in str(err) else ""
         raise ModelExportError(f"Cannot load the config of {source.given}: {first_line}{hint}") from err
+
+
+def local_files(source: ModelSource) -> Path:
+    """A local directory holding the model's small JSON files (config, preprocessor): the model's own, or,
+    for a Hub id, a snapshot of just those files."""
+    if source.is_local:
+        return Path(source.location)
+    from huggingface_hub import snapshot_download
+
+    options = {k: v for k, v in source.hub_kwargs.items() if k in ("revision", "token", "cache_dir")}
+    try:
+        return Path(snapshot_download(source.given, allow_patterns=["*.json"], **options))
+    except Exception as err:  # any Hub failure is the user's to fix (network, access, name)
+        raise ModelExportError(f"Cannot fetch the JSON files of {source.given}: {str(err).splitlines()[0]}") from err
