@@ -57,8 +57,6 @@ def staged_directory(out_dir: Path, force: bool) -> Iterator[Path]:
         shutil.rmtree(staging, ignore_errors=True)
         _remove_empty(created)
         raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 def _umask() -> int:
