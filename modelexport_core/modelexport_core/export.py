@@ -98,14 +98,14 @@ def export(
         "num_channels": num_channels,
         "audio_sequence_length": audio_sequence_length,
     }
-    shapes = {"batch_size": DEFAULT_BATCH_SIZE, **(hook().default_shapes(modality=modality.name, package_dir=local_files(source)) or {})}
-    shapes.update({k: v for k, v in requested.items() if v is not None})
+    explicit = {k: v for k, v in requested.items() if v is not None}
+    defaults = hook().default_shapes(modality=modality.name, package_dir=local_files(source)) or {}
+    shapes = {"batch_size": DEFAULT_BATCH_SIZE, **defaults, **explicit}
     _fit_sequence_length(shapes, config, explicit=sequence_length is not None)
     with staged_directory(out_dir, force) as staging:
         with timer.step("load", f"Loading {source.display_name}"):
             torch_model = _load_model(source, task, config.model_type)
         with timer.step("export", f"Exporting to ONNX (opset {opset}, dynamo)"):
-            explicit = {k: v for k, v in requested.items() if v is not None}
             model_proto = _export_onnx(torch_model, onnx_config, shapes, opset, explicit)
         with timer.step("tag", "Tagging nodes with their source modules"):
             hierarchy = tag_model(model_proto, torch_model)
