@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(PY) -m modelexport_text.demo
 
 test: $(STAMP)
-	$(PY) -m ruff check --select F,E9,I modelexport_core modelexport_text modelexport_vision modelexport_audio modelexport_multimodal tests
+	$(PY) -m ruff check --select F,E9,I $(PACKAGES) tests
 	$(PY) -m pytest -q
 
 clean:

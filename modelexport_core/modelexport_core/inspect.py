@@ -6,11 +6,9 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import onnx
-
 from .errors import ModelExportError
 from .hierarchy import HIERARCHY_TAG, MODULE_PATH, iter_nodes, module_tree, node_tags
-from .package import find_model_file, read_export_metadata
+from .package import find_model_file, load_graph, read_export_metadata
 
 
 def package_hierarchy(path: str | Path) -> dict[str, Any]:
@@ -18,7 +16,7 @@ def package_hierarchy(path: str | Path) -> dict[str, Any]:
     metadata = read_export_metadata(Path(path)) if Path(path).is_dir() else None
     if metadata is not None:
         return metadata["hierarchy"]
-    model_proto = onnx.load(find_model_file(path), load_external_data=False)
+    model_proto = load_graph(find_model_file(path))
     counts: Counter[str] = Counter()
     classes: dict[str, str] = {}
     nodes = 0

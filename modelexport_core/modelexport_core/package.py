@@ -21,6 +21,11 @@ KEY_MODALITY = "modelexport.modality"
 KEY_SHAPES = "modelexport.shapes"
 
 
+def load_graph(path: Path) -> onnx.ModelProto:
+    """The model's graph and metadata, without reading external weight files."""
+    return onnx.load(path, load_external_data=False)
+
+
 def value_info_dims(value: onnx.ValueInfoProto) -> list[int | None]:
     """The dims of an input/output: an int where fixed, None where symbolic or unknown."""
     return [d.dim_value if d.HasField("dim_value") else None for d in value.type.tensor_type.shape.dim]

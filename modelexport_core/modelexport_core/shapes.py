@@ -8,13 +8,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import onnx
-
 from .fixed import FixedShapeWarning
 from .package import (
     KEY_MODALITY,
     KEY_SHAPES,
     find_model_file,
+    load_graph,
     model_metadata,
     read_export_metadata,
     value_info_dims,
@@ -44,14 +43,14 @@ def _from_export_metadata(model_file: Path) -> tuple[InputShapes, str | None] | 
 
 
 def _from_metadata_props(model_file: Path) -> tuple[InputShapes, str | None] | None:
-    props = model_metadata(_load_graph(model_file))
+    props = model_metadata(load_graph(model_file))
     if KEY_SHAPES not in props:
         return None
     return json.loads(props[KEY_SHAPES]), props.get(KEY_MODALITY)
 
 
 def _from_graph(model_file: Path) -> tuple[InputShapes, str | None] | None:
-    model = _load_graph(model_file)
+    model = load_graph(model_file)
     initializers = {i.name for i in model.graph.initializer}
     return {i.name: value_info_dims(i) for i in model.graph.input if i.name not in initializers}, None
 
@@ -61,10 +60,6 @@ def _from_session(model_file: Path) -> tuple[InputShapes, str | None] | None:
 
     session = onnxruntime.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
     return {i.name: [d if isinstance(d, int) else None for d in i.shape] for i in session.get_inputs()}, None
-
-
-def _load_graph(model_file: Path) -> onnx.ModelProto:
-    return onnx.load(model_file, load_external_data=False)
 
 
 _SOURCES: list[tuple[str, Callable[[Path], tuple[InputShapes, str | None] | None]]] = [

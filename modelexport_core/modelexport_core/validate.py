@@ -12,7 +12,7 @@ import onnx
 
 from .errors import ModelExportError
 from .files import sha256_of
-from .package import CONFIG_FILE, KEY_TASK, MODEL_FILE, io_signature, model_metadata, read_export_metadata
+from .package import CONFIG_FILE, KEY_TASK, MODEL_FILE, io_signature, load_graph, model_metadata, read_export_metadata
 from .plugins import hook
 from .quiet import quieted
 
@@ -60,7 +60,7 @@ def ort_model_class(task: str) -> type:
 def package_task(package_dir: Path) -> str:
     """The task a package was exported for (from its metadata, else the model's metadata_props)."""
     metadata = read_export_metadata(package_dir) or {}
-    task = metadata.get("task") or model_metadata(onnx.load(package_dir / MODEL_FILE, load_external_data=False)).get(
+    task = metadata.get("task") or model_metadata(load_graph(package_dir / MODEL_FILE)).get(
         KEY_TASK
     )
     if not task:
@@ -87,7 +87,7 @@ def _check_onnx(package_dir: Path) -> str:
 
 
 def _check_static(package_dir: Path) -> str:
-    signature = io_signature(onnx.load(package_dir / MODEL_FILE, load_external_data=False))
+    signature = io_signature(load_graph(package_dir / MODEL_FILE))
     dynamic = [v["name"] for v in signature["inputs"] + signature["outputs"] if None in v["shape"]]
     if dynamic:
         raise AssertionError(f"dynamic dims in {', '.join(dynamic)}")
@@ -105,7 +105,7 @@ def _check_config(package_dir: Path) -> str:
 
 def fixed_shape_inputs(package_dir: Path) -> dict[str, np.ndarray]:
     """Inputs of exactly the model's fixed shapes: ones for integer inputs, noise for float ones."""
-    signature = io_signature(onnx.load(package_dir / MODEL_FILE, load_external_data=False))
+    signature = io_signature(load_graph(package_dir / MODEL_FILE))
     rng = np.random.default_rng(0)
     inputs = {}
     for spec in signature["inputs"]:
