@@ -53,6 +53,13 @@ class ThrowawayORTModel:
     """The ORTModel class the throw-away plugin names for its task."""
 
 
+class ThrowawayOnnxConfig:
+    """The OnnxConfig the throw-away plugin supplies for its model type."""
+
+    def __init__(self, config: Any, task: str) -> None:
+        self.config, self.task = config, task
+
+
 class ThrowawayPlugin:
     """Implements every hook for the `throwaway` modality only, and records each call it answers."""
 
@@ -109,6 +116,12 @@ class ThrowawayPlugin:
     def pipeline_class(self, task: str, modality: str) -> type | None:
         ours = task == "throwaway-task" and self._answers("pipeline_class", modality)
         return ThrowawayPipeline if ours else None
+
+    @hookimpl
+    def onnx_config(self, config: Any, task: str) -> Any | None:
+        if getattr(config, "model_type", None) != "throwaway" or not self._answers("onnx_config"):
+            return None
+        return ThrowawayOnnxConfig(config, task)
 
     @hookimpl
     def ort_model_class(self, task: str) -> type | None:
@@ -347,6 +360,18 @@ def test_hook_pipeline_class(throwaway: ThrowawayPlugin) -> None:
         assert offered is None or issubclass(offered, stock), task  # a plugin's class still is the stock one
     assert issubclass(relay(task="feature-extraction", modality="text"), FeatureExtractionPipeline)
     assert relay(task="text-classification", modality="no-such-modality") is None
+
+
+def test_hook_onnx_config(throwaway: ThrowawayPlugin) -> None:
+    from transformers import BertConfig, PretrainedConfig
+
+    from modelexport_core.tasks import onnx_config_for
+
+    custom = onnx_config_for(PretrainedConfig(model_type="throwaway"), "sentiment-analysis")
+    assert isinstance(custom, ThrowawayOnnxConfig) and custom.task == "text-classification"  # the export task
+    assert "onnx_config" in throwaway.calls
+    stock = onnx_config_for(BertConfig(), "text-classification")  # no plugin claims BERT: Optimum's config
+    assert type(stock).__name__ == "BertOnnxConfig" and list(stock.inputs)[0] == "input_ids"
 
 
 def test_hook_ort_model_class(throwaway: ThrowawayPlugin) -> None:

@@ -66,6 +66,11 @@ def pipeline_class(task: str, modality: str) -> type | None:
 
 
 @hookspec(firstresult=True)
+def onnx_config(config: Any, task: str) -> Any | None:
+    """Supply Optimum's OnnxConfig for (model config, export task) where Optimum has none or lacks an input."""
+
+
+@hookspec(firstresult=True)
 def ort_model_class(task: str) -> type | None:
     """Name the ORTModel class that loads a package for `task` when Optimum has none (e.g. object detection)."""
 

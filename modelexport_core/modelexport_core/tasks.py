@@ -51,11 +51,16 @@ def supported_tasks(config: Any) -> list[str]:
 
 
 def onnx_config_for(config: Any, task: str) -> Any:
-    """Optimum's OnnxConfig for (model, task); refuses a task the model does not support, listing those it does."""
+    """The OnnxConfig for (model, task): a plugin's, else Optimum's; refuses a task the model does not support, listing those it does."""
     from optimum.exporters.tasks import TasksManager
 
-    tasks = supported_tasks(config)
+    from .plugins import hook
+
     export_task = export_task_for(task)
+    custom = hook().onnx_config(config=config, task=export_task)
+    if custom is not None:
+        return custom
+    tasks = supported_tasks(config)
     if export_task not in tasks:
         raise ModelExportError(
             f"Task '{task}' is not supported for model type '{config.model_type}'; supported: {', '.join(tasks)}"
