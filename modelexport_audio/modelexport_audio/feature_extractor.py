@@ -31,7 +31,7 @@ def _as_waveforms(raw_speech: Any) -> list[np.ndarray]:
             f"Cannot read a waveform from a {type(raw_speech).__name__}: pass a numpy array, a list of floats, or a list of them"
         )
     if not rows:
-        raise ModelExportError("An empty list of waveforms was given: pass at least one")
+        raise ModelExportError("An empty batch of waveforms was given: pass at least one")
     waveforms = [np.asarray(_numpy(row), dtype=np.float32) for row in rows]
     for waveform in waveforms:
         if waveform.ndim != 1:
@@ -93,7 +93,7 @@ class ONNXFeatureExtractor(FixedShapeProcessor):
         longest = max(range(len(waveforms)), key=lambda i: len(waveforms[i]))
         if len(waveforms[longest]) > self.sequence_length:
             what = "Waveform" if len(waveforms) == 1 else f"Waveform {longest} of the batch"
-            warn_truncated(f"{what} ({len(waveforms[longest])} samples)", len(waveforms[longest]), self.sequence_length)
+            warn_truncated(what, len(waveforms[longest]), self.sequence_length)
         wants_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
         kwargs.update(
             padding="max_length", max_length=self.sequence_length, truncation=True, pad_to_multiple_of=None

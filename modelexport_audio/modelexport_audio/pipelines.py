@@ -68,7 +68,11 @@ class FixedWindowSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
                 f"chunk_length_s={chunk_length_s} exceeds the model's fixed window of {window} samples "
                 f"({window / rate:g} s): use chunk_length_s <= {window // align * align / rate:g}"
             )
-        yield from super().preprocess(inputs, chunk_length_s=chunk_length_s, stride_length_s=stride_length_s)
+        chunks = 0
+        for chunks, chunk in enumerate(super().preprocess(inputs, chunk_length_s, stride_length_s), start=1):
+            yield chunk
+        if chunks == 0:  # an empty clip has no chunk
+            check_long_enough(self.model.config, 0)
 
     def _forward(self, model_inputs: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         strides = model_inputs["stride"]

@@ -44,7 +44,7 @@ def speech_like(samples: int, rate: int, seed: int = 0) -> np.ndarray:
     position = (np.arange(samples) % syllable) / syllable
     envelope = np.clip(np.sin(np.pi * position) * 1.4, 0, 1) * (position < 0.85)
     clip = voice * envelope
-    return (0.5 * clip / max(np.abs(clip).max(), 1e-9)).astype(np.float32)
+    return (0.5 * clip / max(np.abs(clip).max(initial=0), 1e-9)).astype(np.float32)
 
 
 def sample_waveforms(rate: int) -> dict[str, list[np.ndarray]]:
