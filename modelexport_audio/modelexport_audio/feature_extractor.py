@@ -95,6 +95,7 @@ class ONNXFeatureExtractor(FixedShapeProcessor):
             what = "Waveform" if len(waveforms) == 1 else f"Waveform {longest} of the batch"
             warn_truncated(what, len(waveforms[longest]), self.sequence_length)
         wants_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
+        return_tensors = kwargs.pop("return_tensors", None)
         kwargs.update(
             padding="max_length", max_length=self.sequence_length, truncation=True, pad_to_multiple_of=None
         )
@@ -103,6 +104,8 @@ class ONNXFeatureExtractor(FixedShapeProcessor):
             encoding = self.wrapped(
                 waveforms, *args, sampling_rate=self.sampling_rate, return_attention_mask=True, **kwargs
             )
-        if not wants_mask:
+        if wants_mask:  # int64, the dtype of the exported graph's mask (the extractor's is int32)
+            encoding["attention_mask"] = [np.asarray(row, dtype=np.int64) for row in encoding["attention_mask"]]
+        else:
             del encoding["attention_mask"]
-        return encoding
+        return encoding.convert_to_tensors(return_tensors)
