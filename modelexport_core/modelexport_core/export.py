@@ -186,7 +186,7 @@ def _export_onnx(
     dummy = onnx_config.rename_ambiguous_inputs(dummy)
     overridden = _honour_explicit_dims(dummy, onnx_config.inputs, explicit or {})
     torch_model.config.return_dict = True
-    with torch.no_grad(), onnx_config.patch_model_for_export(torch_model), quieted("torch.onnx", stdout=True):
+    with torch.no_grad(), onnx_config.patch_model_for_export(torch_model), quieted("torch.onnx", "onnx_ir", stdout=True):
         ordered = {name: dummy[name] for name in onnx_config.ordered_inputs(torch_model) if name in dummy}
         try:
             program = torch.onnx.export(
