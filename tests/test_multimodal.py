@@ -377,3 +377,18 @@ def test_without_the_multimodal_plugin_the_error_names_it(clip_package: Path, on
     only_plugins("core,text,vision")
     with pytest.raises(PluginMissingError, match="pip install modelexport-multimodal"):
         ONNXAutoProcessor.from_model(clip_package)
+
+
+# ------------------------------------------------------------------------------------- benchmark (item 6)
+
+
+def test_benchmark_times_zero_shot_classification_with_candidate_labels(clip_dir: Path, clip_package: Path) -> None:
+    """Four labels on a package fixed at three texts: every runner, the raw session too, fills both batch axes."""
+    from modelexport_core.benchmark import RUNNERS, benchmark_json, run_benchmark
+
+    rows = run_benchmark(clip_package, clip_dir, count=2, warmup=0, repeats=1)
+    assert [row.inputs for row in rows] == ["small", "large"]
+    for row in benchmark_json(rows):
+        assert (row["count"], row["batch_size"]) == (2, IMAGE_BATCH)
+        assert set(row["seconds"]) == set(RUNNERS) and min(row["seconds"].values()) > 0
+        assert row["ratio_to_pytorch"]["pytorch"] == 1.0

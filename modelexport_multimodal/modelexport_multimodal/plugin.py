@@ -21,6 +21,7 @@ MULTIMODAL = Modality(
 )
 DOCUMENT = Modality(name="document", tasks=("document-question-answering",), input_names=("input_ids", "bbox"))
 DEFAULT_TEXT_BATCH_SIZE = 1
+SAMPLE_LABELS = ("cat", "dog", "bird", "car")  # benchmark candidate labels
 # Where a pipeline takes a processor's parts apart: the part, the pipeline keyword, the pipeline's flag for it.
 PARTS = (
     ("tokenizer", "tokenizer", "_load_tokenizer"),
@@ -155,6 +156,22 @@ def ort_model_class(task: str) -> type | None:
 @hookimpl
 def sample_inputs(modality: str, sequence_length: int) -> dict[str, list[Any]] | None:
     return vision.sample_inputs(modality=vision.VISION.name, sequence_length=0) if modality == MULTIMODAL.name else None
+
+
+@hookimpl
+def benchmark_kwargs(task: str) -> dict[str, dict[str, Any]] | None:
+    """Zero-shot image classification runs with candidate labels; the raw session gets the pipeline's sentences."""
+    if task != "zero-shot-image-classification":
+        return None
+    import inspect
+
+    from transformers import ZeroShotImageClassificationPipeline
+
+    template = inspect.signature(ZeroShotImageClassificationPipeline.preprocess).parameters["hypothesis_template"]
+    return {
+        "pipeline": {"candidate_labels": list(SAMPLE_LABELS)},
+        "processor": {"text": [template.default.format(label) for label in SAMPLE_LABELS]},
+    }
 
 
 def _written(out_dir: Path) -> list[str]:
