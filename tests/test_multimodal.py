@@ -392,3 +392,17 @@ def test_benchmark_times_zero_shot_classification_with_candidate_labels(clip_dir
         assert (row["count"], row["batch_size"]) == (2, IMAGE_BATCH)
         assert set(row["seconds"]) == set(RUNNERS) and min(row["seconds"].values()) > 0
         assert row["ratio_to_pytorch"]["pytorch"] == 1.0
+
+
+# ------------------------------------------------------------------------------ the README's matrix script
+
+
+def test_matrix_row_of_zero_shot_image_classification(clip_dir: Path, clip_package: Path) -> None:
+    from matrix import cases, matrix_row
+
+    case = next(case for case in cases() if case.task == "zero-shot-image-classification")
+    with quiet():
+        row = matrix_row(case, clip_dir, clip_package)
+    assert (row.ort_class, row.processor) == ("ORTModelForZeroShotImageClassification", "ONNXProcessor")
+    assert row.difference <= ATOL and row.ratio > 0
+    assert row.markdown().startswith("| zero-shot-image-classification | CLIP | input_ids 3x16, pixel_values 2x3x32x32")
