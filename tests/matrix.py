@@ -8,10 +8,8 @@ transformers PyTorch pipeline on the same inputs. Prints one markdown row per ta
 from __future__ import annotations
 
 import logging
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from modelexport_core import ONNXAutoProcessor, create_pipeline, export, validate_optimum_compatibility
+from modelexport_core.benchmark import _median_seconds as median_seconds
 from modelexport_core.quiet import quieted
 from modelexport_core.validate import fixed_shape_inputs, ort_model_class
 from modelexport_vision.samples import synthetic_image
@@ -82,16 +81,6 @@ def largest_difference(ours: Any, reference: Any) -> float:
     return 0.0 if ours == reference else float("inf")
 
 
-def median_seconds(run: Callable[[], Any], repeats: int = 3) -> float:
-    run()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def single_threaded() -> Any:
     import onnxruntime
 
@@ -124,8 +113,8 @@ def matrix_row(case: Case, source: Path, package: Path) -> MatrixRow:
         ort_class=type(ort_model).__name__,
         processor=type(processor).__name__,
         difference=largest_difference(ours(case.inputs, **case.call_kwargs), reference(case.inputs, **case.call_kwargs)),
-        ratio=median_seconds(lambda: ours(case.inputs, **case.call_kwargs))
-        / median_seconds(lambda: reference(case.inputs, **case.call_kwargs)),
+        ratio=median_seconds(lambda: ours(case.inputs, **case.call_kwargs), warmup=1, repeats=3)
+        / median_seconds(lambda: reference(case.inputs, **case.call_kwargs), warmup=1, repeats=3),
     )
 
 
