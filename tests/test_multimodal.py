@@ -406,3 +406,15 @@ def test_matrix_row_of_zero_shot_image_classification(clip_dir: Path, clip_packa
     assert (row.ort_class, row.processor) == ("ORTModelForZeroShotImageClassification", "ONNXProcessor")
     assert row.difference <= ATOL and row.ratio > 0
     assert row.markdown().startswith("| zero-shot-image-classification | CLIP | input_ids 3x16, pixel_values 2x3x32x32")
+
+
+def test_copy_configs_writes_and_names_the_processors_files(clip_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "model.onnx").write_bytes(b"already there")
+    with quiet():
+        written = hook().copy_configs(modality="multimodal", source=str(clip_dir), out_dir=tmp_path, hub_kwargs={})
+        copied = CLIPProcessor.from_pretrained(tmp_path)
+    names = [name for group in written if group for name in group]
+    assert {"preprocessor_config.json", "tokenizer.json", "vocab.json", "merges.txt"} <= set(names)
+    assert "model.onnx" not in names and set(names) == {p.name for p in tmp_path.iterdir()} - {"model.onnx"}
+    assert copied.tokenizer("a photo of a cat")["input_ids"] == CLIPProcessor.from_pretrained(clip_dir).tokenizer(
+        "a photo of a cat")["input_ids"]

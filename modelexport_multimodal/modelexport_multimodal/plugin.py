@@ -75,7 +75,9 @@ def copy_configs(modality: str, source: str, out_dir: Path, hub_kwargs: dict[str
         raise ModelExportError(
             f"{source} has no usable processor files: save the processor beside the model (processor.save_pretrained)"
         ) from err
-    return sorted(Path(name).name for name in processor.save_pretrained(out_dir) or _written(out_dir))
+    before = _files(out_dir)
+    processor.save_pretrained(out_dir)  # returns only processor_config.json, not its parts' files
+    return sorted(_files(out_dir) - before)
 
 
 @hookimpl
@@ -174,8 +176,8 @@ def benchmark_kwargs(task: str) -> dict[str, dict[str, Any]] | None:
     }
 
 
-def _written(out_dir: Path) -> list[str]:
-    return [path.name for path in out_dir.iterdir() if path.is_file()]
+def _files(directory: Path) -> set[str]:
+    return {path.name for path in directory.iterdir() if path.is_file()}
 
 
 def _read_config(package_dir: Path) -> dict[str, Any]:
