@@ -18,7 +18,7 @@ from typing import Any
 import onnx
 import pytest
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from optimum.onnxruntime import ORTModelForZeroShotImageClassification
 from transformers import (
@@ -223,23 +223,29 @@ def test_layoutlm_question_answering_names_the_document_task(layoutlm_dir: Path,
 # ------------------------------------------------------------------ the batch adapter over two batch axes
 
 
-@pytest.mark.parametrize(("image_count", "text_count"), [(2, 3), (1, 1), (5, 7), (1, 4), (3, 3)])
-def test_adapter_fills_each_batch_axis_on_its_own(clip_dir: Path, clip_package: Path, image_count: int,
-                                                  text_count: int) -> None:
-    """Any number of images and texts through a model fixed at 2 images x 3 texts: PyTorch's outputs."""
+@pytest.fixture(scope="module")
+def clip_adapter(clip_dir: Path, clip_package: Path) -> tuple[FixedBatchModel, ONNXProcessor, CLIPModel]:
+    """(the adapter over the package's ORTModel with its recorded batch axes, its processor, the PyTorch model)."""
     from modelexport_core.shapes import detect_shapes
 
     detected = detect_shapes(clip_package / "model.onnx")
     axes = batch_axes(clip_package / "model.onnx", detected.input_shapes, detected.shapes["batch_size"])
-    assert axes.sizes == {"image_batch_size": IMAGE_BATCH, "text_batch_size": TEXT_BATCH}
     adapter = FixedBatchModel(ORTModelForZeroShotImageClassification.from_pretrained(clip_package), 2, axes)
     with quiet():
-        processor = ONNXAutoProcessor.from_model(clip_package)
+        return adapter, ONNXAutoProcessor.from_model(clip_package), CLIPModel.from_pretrained(clip_dir)
+
+
+@pytest.mark.parametrize(("image_count", "text_count"), [(2, 3), (1, 1), (5, 7), (1, 4), (3, 3)])
+def test_adapter_fills_each_batch_axis_on_its_own(clip_adapter: tuple[Any, Any, Any], image_count: int,
+                                                  text_count: int) -> None:
+    """Any number of images and texts through a model fixed at 2 images x 3 texts: PyTorch's outputs."""
+    adapter, processor, torch_model = clip_adapter
+    assert adapter.batch_axes.sizes == {"image_batch_size": IMAGE_BATCH, "text_batch_size": TEXT_BATCH}
     inputs = processor(images=images(image_count), text=[f"a photo of a {w}" for w in WORDS[:text_count]],
                        return_tensors="pt")
     ours = adapter(**inputs)
     with torch.no_grad():
-        reference = CLIPModel.from_pretrained(clip_dir)(**inputs)
+        reference = torch_model(**inputs)
     assert ours.logits_per_image.shape == (image_count, text_count)
     for name in ("logits_per_image", "logits_per_text", "text_embeds", "image_embeds"):
         assert torch.allclose(ours[name], reference[name], atol=ATOL), name
@@ -290,7 +296,7 @@ def fixed_processor(clip_package: Path) -> ONNXProcessor:
         return ONNXAutoProcessor.from_model(clip_package)
 
 
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None)
 @given(
     texts=st.lists(st.lists(st.sampled_from(WORDS), min_size=0, max_size=30).map(" ".join), min_size=1, max_size=5),
     sizes=st.lists(st.tuples(st.integers(1, 120), st.integers(4, 120)), min_size=1, max_size=4),
