@@ -131,6 +131,11 @@ class ThrowawayPlugin:
     def sample_inputs(self, modality: str, sequence_length: int) -> dict[str, list[Any]] | None:
         return {"short": ["x y z"]} if self._answers("sample_inputs", modality) else None
 
+    @hookimpl
+    def benchmark_kwargs(self, task: str) -> dict[str, dict[str, Any]] | None:
+        ours = task == "throwaway-task" and self._answers("benchmark_kwargs")
+        return {"pipeline": {"throwaway_option": 1}, "processor": {}} if ours else None
+
 
 @pytest.fixture
 def all_plugins(monkeypatch: pytest.MonkeyPatch):
@@ -390,3 +395,13 @@ def test_hook_sample_inputs(throwaway: ThrowawayPlugin) -> None:
     assert all(len(texts) >= 1 for texts in samples.values())
     assert relay(modality="throwaway", sequence_length=16) == {"short": ["x y z"]}
     assert relay(modality="no-such-modality", sequence_length=16) is None
+
+
+def test_hook_benchmark_kwargs(throwaway: ThrowawayPlugin) -> None:
+    relay = hook().benchmark_kwargs
+    assert relay(task="throwaway-task") == {"pipeline": {"throwaway_option": 1}, "processor": {}}
+    assert relay(task="text-classification") is None  # text and vision tasks run on their inputs alone
+    zero_shot = relay(task="zero-shot-image-classification")
+    labels = zero_shot["pipeline"]["candidate_labels"]
+    assert [f"This is a photo of {label}." for label in labels] == zero_shot["processor"]["text"]
+    assert throwaway.calls == ["benchmark_kwargs"]

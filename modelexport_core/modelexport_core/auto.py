@@ -33,7 +33,7 @@ def _check_fits(processor: FixedShapeProcessor, detected: DetectedShapes) -> Non
     """A given wrapper must make the model's fixed per-sample shape (the batch is the adapter's business)."""
     if detected.source == "defaults":  # a dynamic model takes what the wrapper makes
         return
-    made = {k: v for k, v in processor.shapes.items() if k != "batch_size"}
+    made = {k: v for k, v in processor.shapes.items() if not k.endswith("batch_size")}
     wrong = {k: v for k, v in made.items() if detected.shapes.get(k, v) != v}
     if wrong:
         given = ", ".join(f"{k}={v}" for k, v in wrong.items())

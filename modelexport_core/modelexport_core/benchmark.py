@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import tempfile
 import time
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .auto import ONNXAutoProcessor
+from .batching import BatchAxes, batch_axes
 from .errors import ModelExportError
 from .package import MODEL_FILE
 from .plugins import hook
@@ -63,8 +65,14 @@ def _session_options(threads: int) -> Any:
     return options
 
 
-def _raw_session_runner(package_dir: Path, processor: Any, inputs: list[Any], threads: int) -> tuple[Callable, float]:
-    """A runner that feeds pre-processed fixed-shape batches straight to an InferenceSession."""
+def _raw_session_runner(
+    package_dir: Path, processor: Any, inputs: list[Any], threads: int, processor_kwargs: dict[str, Any]
+) -> tuple[Callable, float]:
+    """A runner that feeds pre-processed fixed-shape batches straight to an InferenceSession.
+
+    Each input is cut into blocks of the fixed batch of its own batch axis (CLIP: images and candidate texts),
+    the last block padded, and every combination of blocks is one run.
+    """
     import onnxruntime
 
     session = onnxruntime.InferenceSession(
@@ -72,11 +80,33 @@ def _raw_session_runner(package_dir: Path, processor: Any, inputs: list[Any], th
     )
     names = {i.name for i in session.get_inputs()}
     batch = processor.batch_size
+    detected = detect_shapes(package_dir / MODEL_FILE)
+    axes = batch_axes(package_dir / MODEL_FILE, detected.input_shapes, batch)
     start = time.perf_counter()
-    encoded = [processor(inputs[i : i + batch], return_tensors="np") for i in range(0, len(inputs), batch)]
+    encoded = [
+        processor(inputs[i : i + batch], return_tensors="np", **processor_kwargs) for i in range(0, len(inputs), batch)
+    ]
     preprocess_seconds = time.perf_counter() - start
-    feeds = [{k: _padded(np.asarray(v), batch) for k, v in e.items() if k in names} for e in encoded]
+    arrays = [{k: np.asarray(v) for k, v in e.items() if k in names} for e in encoded]
+    feeds = [feed for e in arrays for feed in _fixed_feeds(e, axes)]
     return (lambda: [session.run(None, feed) for feed in feeds]), preprocess_seconds
+
+
+def _fixed_feeds(encoded: dict[str, np.ndarray], axes: BatchAxes) -> list[dict[str, np.ndarray]]:
+    """Every combination of fixed-size blocks along each batch axis, the last block of each padded."""
+    groups: dict[str, int] = {}
+    for name, value in encoded.items():
+        groups[axes.input_group(name)] = max(groups.get(axes.input_group(name), 0), value.shape[0])
+    sizes = {group: axes.sizes.get(group, count) for group, count in groups.items()}
+    feeds = []
+    for starts in itertools.product(*(range(0, count, sizes[group]) for group, count in groups.items())):
+        start = dict(zip(groups, starts))
+        feed = {}
+        for name, value in encoded.items():
+            group = axes.input_group(name)
+            feed[name] = _padded(value[start[group] : start[group] + sizes[group]], sizes[group])
+        feeds.append(feed)
+    return feeds
 
 
 def _padded(array: np.ndarray, batch: int) -> np.ndarray:
@@ -119,6 +149,8 @@ def run_benchmark(
     samples = hook().sample_inputs(modality=detected.modality, sequence_length=detected.shapes.get("sequence_length", 0))
     if not samples:
         raise ModelExportError(f"No installed plugin provides benchmark inputs for {detected.modality} models")
+    extra = hook().benchmark_kwargs(task=task) or {}
+    pipeline_kwargs, processor_kwargs = extra.get("pipeline", {}), extra.get("processor", {})
     torch.set_num_threads(threads)
     rows = []
     with quieted("transformers", "optimum", stderr=True), tempfile.TemporaryDirectory() as dynamic_dir:
@@ -136,9 +168,9 @@ def run_benchmark(
         }
         for name, sample in samples.items():
             inputs = (sample * (1 + (count or 4 * batch) // len(sample)))[: count or 4 * batch]
-            raw_run, preprocess_seconds = _raw_session_runner(package_dir, processor, inputs, threads)
+            raw_run, preprocess_seconds = _raw_session_runner(package_dir, processor, inputs, threads, processor_kwargs)
             seconds = {
-                runner: _median_seconds(lambda p=pipe: p(inputs, batch_size=batch), warmup, repeats)
+                runner: _median_seconds(lambda p=pipe: p(inputs, batch_size=batch, **pipeline_kwargs), warmup, repeats)
                 for runner, pipe in pipes.items()
             }
             seconds["onnxruntime"] = _median_seconds(raw_run, warmup, repeats)

@@ -59,6 +59,10 @@ def export_command(
     width: Annotated[int | None, typer.Option(min=1)] = None,
     num_channels: Annotated[int | None, typer.Option(min=1)] = None,
     audio_sequence_length: Annotated[int | None, typer.Option(min=1)] = None,
+    input_shape: Annotated[
+        list[str] | None,
+        typer.Option(help="NAME=d0,d1,... fixes one input's whole shape (repeatable), e.g. CLIP's input_ids=8,16."),
+    ] = None,
     opset: Annotated[int, typer.Option(min=18, help="ONNX opset (the dynamo exporter needs 18+).")] = 18,
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty OUT_DIR.")] = False,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code")] = False,
@@ -68,10 +72,12 @@ def export_command(
 ) -> None:
     """Export MODEL to OUT_DIR: model.onnx (static, tagged), config.json, preprocessor files, metadata."""
     from .export import export
+    from .input_shapes import parse_input_shapes
 
     metadata = export(
         model, out_dir, task=task, batch_size=batch_size, sequence_length=sequence_length, height=height,
-        width=width, num_channels=num_channels, audio_sequence_length=audio_sequence_length, opset=opset,
+        width=width, num_channels=num_channels, audio_sequence_length=audio_sequence_length,
+        input_shapes=parse_input_shapes(input_shape or []), opset=opset,
         force=force, trust_remote_code=trust_remote_code, revision=revision, token=token, cache_dir=cache_dir,
         progress=lambda message: err_console.print(f"[cyan]>[/cyan] {message}", highlight=False),
     )

@@ -13,11 +13,14 @@ from typing import Any
 import onnx
 
 from . import __version__
+from .batching import dim_names_of
 from .errors import ExportStateError, ModelExportError
 from .files import check_destination, describe_files, staged_directory
 from .hierarchy import tag_model
+from .input_shapes import check_ranks, named_dims
 from .metadata import build_metadata
 from .package import (
+    KEY_DIM_NAMES,
     KEY_MODALITY,
     KEY_SHAPES,
     KEY_TASK,
@@ -64,6 +67,7 @@ def export(
     width: int | None = None,
     num_channels: int | None = None,
     audio_sequence_length: int | None = None,
+    input_shapes: dict[str, list[int]] | None = None,
     opset: int = DEFAULT_OPSET,
     force: bool = False,
     trust_remote_code: bool = False,
@@ -75,8 +79,9 @@ def export(
 ) -> dict[str, Any]:
     """Export MODEL (a local directory or Hub id) into OUT_DIR; return the export metadata.
 
-    Every input and output dim of the written model.onnx is fixed. Dims not given fall back to the
-    modality plugin's defaults. A failed export leaves nothing behind.
+    Every input and output dim of the written model.onnx is fixed. `input_shapes` fixes whole inputs by name
+    (e.g. {"pixel_values": [2, 3, 224, 224], "input_ids": [8, 16]}: CLIP's images and texts get batches of their
+    own). Dims not given fall back to the modality plugin's defaults. A failed export leaves nothing behind.
     """
     timer = _Timer(progress)
     out_dir = Path(out_dir).expanduser().resolve()
@@ -98,17 +103,18 @@ def export(
         "num_channels": num_channels,
         "audio_sequence_length": audio_sequence_length,
     }
-    explicit = {k: v for k, v in requested.items() if v is not None}
+    explicit = named_dims(onnx_config.inputs, input_shapes or {}, {k: v for k, v in requested.items() if v is not None})
     defaults = hook().default_shapes(modality=modality.name, package_dir=local_files(source)) or {}
     shapes = {"batch_size": DEFAULT_BATCH_SIZE, **defaults, **explicit}
-    _fit_sequence_length(shapes, config, explicit=sequence_length is not None)
+    _fit_sequence_length(shapes, config, explicit="sequence_length" in explicit)
     with staged_directory(out_dir, force) as staging:
         with timer.step("load", f"Loading {source.display_name}"):
             torch_model = _load_model(source, task, config.model_type)
         with timer.step("export", f"Exporting to ONNX (opset {opset}, dynamo)"):
-            model_proto = _export_onnx(torch_model, onnx_config, shapes, opset, explicit)
+            model_proto = _export_onnx(torch_model, onnx_config, shapes, opset, explicit, input_shapes or {})
         with timer.step("tag", "Tagging nodes with their source modules"):
             hierarchy = tag_model(model_proto, torch_model)
+            dim_names = dim_names_of({**onnx_config.inputs, **onnx_config.outputs})
             signature = io_signature(model_proto)
             set_model_metadata(
                 model_proto,
@@ -117,6 +123,7 @@ def export(
                     KEY_TASK: task,
                     KEY_MODALITY: modality.name,
                     KEY_SHAPES: json.dumps({i["name"]: i["shape"] for i in signature["inputs"]}),
+                    KEY_DIM_NAMES: json.dumps(dim_names),
                 },
             )
             _save_onnx(model_proto, staging / MODEL_FILE)
@@ -135,6 +142,7 @@ def export(
                 hierarchy=hierarchy,
                 files=describe_files(staging),
                 timings=timer.seconds,
+                dim_names=dim_names,
             )
             (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
         if validate:
@@ -163,18 +171,31 @@ def _fit_sequence_length(shapes: dict[str, int], config: Any, explicit: bool) ->
 
 
 def _load_model(source: ModelSource, task: str, model_type: str) -> Any:
-    """The PyTorch model for the task, loaded with every Hub option (Optimum's own loader drops the token)."""
-    from optimum.exporters.tasks import TasksManager
+    """The PyTorch model for the task, loaded with every Hub option (Optimum's own loader drops the token).
 
-    model_class = TasksManager.get_model_class_for_task(
-        export_task_for(task), framework="pt", model_type=model_type, library="transformers"
-    )
+    The class is Optimum's for the task, else the auto class of the transformers pipeline of that name
+    (Optimum knows no `document-question-answering` loader for LayoutLM).
+    """
+    from optimum.exporters.tasks import TasksManager
+    from transformers.pipelines import check_task
+
+    try:
+        model_class = TasksManager.get_model_class_for_task(
+            export_task_for(task), framework="pt", model_type=model_type, library="transformers"
+        )
+    except KeyError:
+        model_class = check_task(task)[1]["pt"][0]
     with quieted():
         return model_class.from_pretrained(source.location, **source.hub_kwargs).eval()
 
 
 def _export_onnx(
-    torch_model: Any, onnx_config: Any, shapes: dict[str, int], opset: int, explicit: dict[str, int] | None = None
+    torch_model: Any,
+    onnx_config: Any,
+    shapes: dict[str, int],
+    opset: int,
+    explicit: dict[str, int] | None = None,
+    input_shapes: dict[str, list[int]] | None = None,
 ) -> onnx.ModelProto:
     """Run torch.onnx.export(dynamo=True) on Optimum's dummy inputs, under Optimum's model patcher.
 
@@ -185,6 +206,7 @@ def _export_onnx(
     dummy = onnx_config.generate_dummy_inputs(framework="pt", **shapes)
     dummy = onnx_config.rename_ambiguous_inputs(dummy)
     overridden = _honour_explicit_dims(dummy, onnx_config.inputs, explicit or {})
+    check_ranks(dummy, input_shapes or {})
     torch_model.config.return_dict = True
     with torch.no_grad(), onnx_config.patch_model_for_export(torch_model), quieted("torch.onnx", "onnx_ir", stdout=True):
         ordered = {name: dummy[name] for name in onnx_config.ordered_inputs(torch_model) if name in dummy}

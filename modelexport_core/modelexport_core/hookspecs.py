@@ -78,3 +78,8 @@ def ort_model_class(task: str) -> type | None:
 @hookspec(firstresult=True)
 def sample_inputs(modality: str, sequence_length: int) -> dict[str, list[Any]] | None:
     """Named sets of realistic raw inputs (e.g. short and full-length texts) for `modelexport benchmark`."""
+
+
+@hookspec(firstresult=True)
+def benchmark_kwargs(task: str) -> dict[str, dict[str, Any]] | None:
+    """Keywords the benchmark passes with a task's sample inputs: {"pipeline": {...}, "processor": {...}} (e.g. labels)."""

@@ -32,6 +32,7 @@ def build_metadata(
     hierarchy: dict[str, Any],
     files: list[dict[str, Any]],
     timings: dict[str, float],
+    dim_names: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Everything a later reader needs to trust and serve the package."""
     return {
@@ -47,6 +48,7 @@ def build_metadata(
         "inputs": signature["inputs"],
         "outputs": signature["outputs"],
         "shapes": {i["name"]: i["shape"] for i in signature["inputs"]},
+        "dim_names": dim_names or {},
         "hierarchy": hierarchy,
         "files": files,
         "timings": dict(timings),

@@ -19,6 +19,7 @@ KEY_VERSION = "modelexport.version"
 KEY_TASK = "modelexport.task"
 KEY_MODALITY = "modelexport.modality"
 KEY_SHAPES = "modelexport.shapes"
+KEY_DIM_NAMES = "modelexport.dim_names"
 
 
 def load_graph(path: Path) -> onnx.ModelProto:

@@ -8,6 +8,7 @@ from typing import Any
 
 from .adapter import FixedBatchModel
 from .auto import ONNXAutoProcessor, wrap
+from .batching import batch_axes
 from .errors import ModelExportError
 from .package import find_model_file
 from .plugins import hook
@@ -60,6 +61,7 @@ def create_pipeline(task: str, model: Any, data_processor: Any = None, **kwargs:
     data_processor = wrap(data_processor, detected)
     pipeline_class = _pipeline_class(task, detected.modality)
     routed = routed_processor(pipeline_class, data_processor)
-    adapter = FixedBatchModel(ort_model, detected.shapes.get("batch_size", 1))
+    batch_size = detected.shapes.get("batch_size", 1)
+    adapter = FixedBatchModel(ort_model, batch_size, batch_axes(model_file, detected.input_shapes, batch_size))
     with quieted("transformers.pipelines.base", level=logging.CRITICAL):  # 'model X is not supported' log
         return pipeline(task, model=adapter, framework="pt", pipeline_class=pipeline_class, **routed, **kwargs)

@@ -23,7 +23,8 @@ INSTALL_HINTS = {
     "text": ("modelexport-text", ("input_ids",)),
     "vision": ("modelexport-vision", ("pixel_values",)),
     "audio": ("modelexport-audio", ("input_values", "input_features")),
-    "multimodal": ("modelexport-multimodal", ()),
+    "multimodal": ("modelexport-multimodal", ("bbox",)),
+    "document": ("modelexport-multimodal", ()),
 }
 
 

@@ -133,11 +133,17 @@ class ONNXTokenizer(FixedShapeProcessor):
     ) -> tuple[str, int] | None:
         """Name and untruncated length of the longest input that was truncated, if any.
 
-        Only rows without padding at either end can have been truncated; only those are tokenized again.
+        Only rows without padding can have been truncated (by the attention mask where there is one: a pad token
+        may also be the end token, as CLIP's); only those are tokenized again.
         """
-        ids = np.asarray(encoding["input_ids"]).reshape(-1, self.sequence_length)
-        pad = self.wrapped.pad_token_id
-        full = [int(i) for i in np.flatnonzero((ids[:, 0] != pad) & (ids[:, -1] != pad))]
+        if "attention_mask" in encoding:
+            mask = np.asarray(encoding["attention_mask"]).reshape(-1, self.sequence_length)
+            unpadded = mask.all(axis=1)
+        else:
+            ids = np.asarray(encoding["input_ids"]).reshape(-1, self.sequence_length)
+            pad = self.wrapped.pad_token_id
+            unpadded = (ids[:, 0] != pad) & (ids[:, -1] != pad)
+        full = [int(i) for i in np.flatnonzero(unpadded)]
         if not full:
             return None
         batched = _is_batch(text, kwargs.get("is_split_into_words", False))
