@@ -120,6 +120,9 @@ def matrix_row(case: Case, source: Path, package: Path) -> MatrixRow:
 
 def cases() -> list[Case]:
     """Every task the first-party plugins serve, on the tiny models of the test suite."""
+    from modelexport_audio.samples import noise, speech_like, tone
+
+    from tiny_audio_models import SAMPLING_RATE, write_tiny_audio_classifier, write_tiny_ctc
     from tiny_models import write_spread_text_model
     from tiny_multimodal_models import write_tiny_clip, write_tiny_layoutlm
     from tiny_vision_models import (
@@ -136,6 +139,8 @@ def cases() -> list[Case]:
     words = "john lives in paris and works for google".split()
     word_boxes = [(word, [10 + 60 * i, 10, 60 + 60 * i, 30]) for i, word in enumerate(words)]
     text_shapes = {"batch_size": 1, "sequence_length": 32}
+    clips = [speech_like(6000, SAMPLING_RATE), tone(16000, SAMPLING_RATE), noise(3000)]
+    audio_shapes = {"batch_size": 1, "audio_sequence_length": 16000}
 
     def text_case(task: str, inputs: list[Any], **call_kwargs: Any) -> Case:
         return Case(task, "BERT", lambda d: write_spread_text_model(d, task), inputs, call_kwargs, text_shapes)
@@ -154,6 +159,9 @@ def cases() -> list[Case]:
         Case("object-detection", "DETR", write_tiny_detr, wide, {"threshold": 0.0},
              {"batch_size": 1, "height": DETECTION_HEIGHT, "width": DETECTION_WIDTH}),
         Case("image-segmentation", "SegFormer", write_tiny_segformer, images, {}, {"batch_size": 1}),
+        Case("audio-classification", "Wav2Vec2", write_tiny_audio_classifier, clips, {"top_k": 4}, audio_shapes),
+        Case("automatic-speech-recognition", "Wav2Vec2 CTC", write_tiny_ctc, [speech_like(40000, SAMPLING_RATE)],
+             {"chunk_length_s": 1.0, "stride_length_s": 1 / 6}, audio_shapes),
         Case("zero-shot-image-classification", "CLIP", write_tiny_clip, images,
              {"candidate_labels": ["cat", "dog", "bird", "car"]},
              {"input_shapes": {"pixel_values": [1, 3, 32, 32], "input_ids": [4, 16]}}),
