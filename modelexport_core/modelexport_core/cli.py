@@ -54,7 +54,9 @@ def export_command(
     out_dir: Annotated[Path, typer.Argument(help="Package directory to write.")],
     task: Annotated[str | None, typer.Option(help="Task; inferred from config.json when omitted.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1)] = None,
-    sequence_length: Annotated[int | None, typer.Option(min=1)] = None,
+    sequence_length: Annotated[
+        str | None, typer.Option(help="Tokens per input; a list (16,32,64,128) writes one graph per length.")
+    ] = None,
     height: Annotated[int | None, typer.Option(min=1)] = None,
     width: Annotated[int | None, typer.Option(min=1)] = None,
     num_channels: Annotated[int | None, typer.Option(min=1)] = None,
@@ -67,10 +69,11 @@ def export_command(
     cache_dir: Annotated[str | None, typer.Option(help="Hub cache directory.")] = None,
 ) -> None:
     """Export MODEL to OUT_DIR: model.onnx (static, tagged), config.json, preprocessor files, metadata."""
+    from .buckets import parse_lengths
     from .export import export
 
     metadata = export(
-        model, out_dir, task=task, batch_size=batch_size, sequence_length=sequence_length, height=height,
+        model, out_dir, task=task, batch_size=batch_size, sequence_length=parse_lengths(sequence_length), height=height,
         width=width, num_channels=num_channels, audio_sequence_length=audio_sequence_length, opset=opset,
         force=force, trust_remote_code=trust_remote_code, revision=revision, token=token, cache_dir=cache_dir,
         progress=lambda message: err_console.print(f"[cyan]>[/cyan] {message}", highlight=False),

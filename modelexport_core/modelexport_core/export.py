@@ -6,13 +6,14 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import onnx
 
 from . import __version__
+from .buckets import KEY_BUCKETS, bucket_file, bucket_lengths
 from .errors import ExportStateError, ModelExportError
 from .files import check_destination, describe_files, staged_directory
 from .hierarchy import tag_model
@@ -29,6 +30,7 @@ from .package import (
 )
 from .plugins import hook, modality_for_inputs
 from .quiet import quieted
+from .shared_weights import save_sharing_weights
 from .source import ModelSource, load_config, local_files, resolve_source
 from .tasks import export_task_for, infer_task, onnx_config_for
 
@@ -59,7 +61,7 @@ def export(
     out_dir: str | os.PathLike,
     task: str | None = None,
     batch_size: int | None = None,
-    sequence_length: int | None = None,
+    sequence_length: int | Sequence[int] | None = None,
     height: int | None = None,
     width: int | None = None,
     num_channels: int | None = None,
@@ -76,8 +78,10 @@ def export(
     """Export MODEL (a local directory or Hub id) into OUT_DIR; return the export metadata.
 
     Every input and output dim of the written model.onnx is fixed. Dims not given fall back to the
-    modality plugin's defaults. A failed export leaves nothing behind.
+    modality plugin's defaults. Several sequence lengths write one graph per length (shape buckets, sharing
+    one weights file); model.onnx is the largest. A failed export leaves nothing behind.
     """
+    lengths = bucket_lengths(sequence_length)
     timer = _Timer(progress)
     out_dir = Path(out_dir).expanduser().resolve()
     source = resolve_source(model, revision, token, cache_dir, trust_remote_code)
@@ -92,7 +96,7 @@ def export(
     modality = modality_for_inputs(list(onnx_config.inputs))
     requested = {
         "batch_size": batch_size,
-        "sequence_length": sequence_length,
+        "sequence_length": lengths[-1] if lengths else None,
         "height": height,
         "width": width,
         "num_channels": num_channels,
@@ -101,7 +105,7 @@ def export(
     explicit = {k: v for k, v in requested.items() if v is not None}
     defaults = hook().default_shapes(modality=modality.name, package_dir=local_files(source)) or {}
     shapes = {"batch_size": DEFAULT_BATCH_SIZE, **defaults, **explicit}
-    _fit_sequence_length(shapes, config, explicit=sequence_length is not None)
+    _fit_sequence_length(shapes, config, explicit=bool(lengths))
     with staged_directory(out_dir, force) as staging:
         with timer.step("load", f"Loading {source.display_name}"):
             torch_model = _load_model(source, task, config.model_type)
@@ -110,16 +114,24 @@ def export(
         with timer.step("tag", "Tagging nodes with their source modules"):
             hierarchy = tag_model(model_proto, torch_model)
             signature = io_signature(model_proto)
-            set_model_metadata(
-                model_proto,
-                {
-                    KEY_VERSION: __version__,
-                    KEY_TASK: task,
-                    KEY_MODALITY: modality.name,
-                    KEY_SHAPES: json.dumps({i["name"]: i["shape"] for i in signature["inputs"]}),
-                },
-            )
-            _save_onnx(model_proto, staging / MODEL_FILE)
+        models = {MODEL_FILE: (model_proto, signature)}
+        if len(lengths) > 1:
+            with timer.step("buckets", f"Exporting and tagging the shape buckets {', '.join(map(str, lengths[:-1]))}"):
+                for length in lengths[:-1]:
+                    dims = {**shapes, "sequence_length": length}
+                    bucket = _export_onnx(torch_model, onnx_config, dims, opset, {**explicit, "sequence_length": length})
+                    tag_model(bucket, torch_model)
+                    models[bucket_file(length, lengths[-1])] = (bucket, io_signature(bucket))
+        buckets = {name: _input_shapes(sig) for name, (_, sig) in models.items()} if len(models) > 1 else {}
+        with timer.step("save", f"Writing {', '.join(models)}"):
+            for proto, sig in models.values():
+                props = {KEY_VERSION: __version__, KEY_TASK: task, KEY_MODALITY: modality.name}
+                props[KEY_SHAPES] = json.dumps(_input_shapes(sig))
+                set_model_metadata(proto, {**props, KEY_BUCKETS: json.dumps(buckets)} if buckets else props)
+            if buckets:
+                shared_weights = save_sharing_weights({name: proto for name, (proto, _) in models.items()}, staging)
+            else:
+                _save_onnx(model_proto, staging / MODEL_FILE)
         with timer.step("copy", "Writing config.json and preprocessor files"):
             config.save_pretrained(staging)
             hook().copy_configs(
@@ -136,6 +148,8 @@ def export(
                 files=describe_files(staging),
                 timings=timer.seconds,
             )
+            if buckets:
+                metadata.update(buckets=buckets, shared_weights=shared_weights)
             (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
         if validate:
             from .validate import validate_optimum_compatibility
@@ -148,6 +162,10 @@ def export(
         metadata["timings"] = dict(timer.seconds)
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2))  # not among its own files: safe
     return metadata
+
+
+def _input_shapes(signature: dict[str, Any]) -> dict[str, list[int | None]]:
+    return {i["name"]: i["shape"] for i in signature["inputs"]}
 
 
 def _fit_sequence_length(shapes: dict[str, int], config: Any, explicit: bool) -> None:
