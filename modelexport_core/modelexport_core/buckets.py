@@ -47,13 +47,13 @@ def bucket_file(length: int, largest: int) -> str:
     return MODEL_FILE if length == largest else f"model_seq{length}.onnx"
 
 
-def read_buckets(model_file: Path) -> dict[str, InputShapes]:
-    """The package's buckets (file -> input shapes) from export_metadata.json, else metadata_props; {} if none."""
-    metadata = read_export_metadata(model_file.parent) or {}
-    if "buckets" in metadata:
-        return metadata["buckets"]
-    props = model_metadata(load_graph(model_file))
-    return json.loads(props[KEY_BUCKETS]) if KEY_BUCKETS in props else {}
+def read_buckets(model_file: Path, source: str) -> dict[str, InputShapes]:
+    """The package's buckets (file -> input shapes) from the source its shapes came from; {} if none."""
+    if source == "export_metadata":
+        return (read_export_metadata(model_file.parent) or {}).get("buckets", {})
+    if source == "metadata_props":
+        return json.loads(model_metadata(load_graph(model_file)).get(KEY_BUCKETS, "{}"))
+    return {}
 
 
 def _varying_axes(small: list[dict[str, Any]], full: list[dict[str, Any]]) -> dict[str, Axes]:

@@ -97,7 +97,7 @@ def detect_shapes(model: str | Path) -> DetectedShapes:
 
 def _with_buckets(detected: DetectedShapes, model_file: Path) -> DetectedShapes:
     """Add the package's shape buckets, each named like the model's own dims."""
-    buckets = read_buckets(model_file) if detected.source in ("export_metadata", "metadata_props") else {}
+    buckets = read_buckets(model_file, detected.source)
     if not buckets:
         return detected
     named = {file: _name_dims(detected.modality, shapes) for file, shapes in buckets.items()}

@@ -8,12 +8,13 @@ from typing import Any
 class LengthSortedCalls:
     """Pipeline mixin: a call on a list of texts runs them shortest first and answers in the caller's order."""
 
-    def __call__(self, inputs: Any = None, *args: Any, **kwargs: Any) -> Any:
-        if not (isinstance(inputs, list) and len(inputs) > 1 and all(isinstance(text, str) for text in inputs)):
-            return super().__call__(inputs, *args, **kwargs)  # type: ignore[misc]
-        order = sorted(range(len(inputs)), key=lambda i: len(inputs[i]))
-        answers = super().__call__([inputs[i] for i in order], *args, **kwargs)  # type: ignore[misc]
-        restored: list[Any] = [None] * len(inputs)
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        texts = args[0] if args else None
+        if not (isinstance(texts, list) and len(texts) > 1 and all(isinstance(text, str) for text in texts)):
+            return super().__call__(*args, **kwargs)  # type: ignore[misc]
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        answers = super().__call__([texts[i] for i in order], *args[1:], **kwargs)  # type: ignore[misc]
+        restored: list[Any] = [None] * len(texts)
         for position, index in enumerate(order):
             restored[index] = answers[position]
         return restored
