@@ -4,6 +4,7 @@ smallest graph that holds its longest input."""
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -78,7 +79,8 @@ class BucketedModel:
 
     The longest input is read from the attention mask (right padding); inputs are cut to the bucket's length
     and outputs whose shape follows it are padded back with zeros, so the caller sees the full model's shapes.
-    Bucket models are loaded on first use; every other attribute is the full model's.
+    Bucket models are loaded on first use; `runs` counts the calls each bucket length served. Every other
+    attribute is the full model's.
     """
 
     def __init__(self, model: Any, model_file: Path, buckets: dict[int, str], load: Callable[[str], Any]) -> None:
@@ -87,10 +89,11 @@ class BucketedModel:
         self.lengths = sorted(buckets)
         self.files = buckets
         self._load = load
+        self.runs: Counter[int] = Counter()
         self._loaded: dict[int, tuple[Any, dict[str, Axes], dict[str, Axes]]] = {}
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("model", "_loaded"):
+        if name in ("model", "runs", "_loaded"):
             raise AttributeError(name)
         return getattr(self.model, name)
 
@@ -115,6 +118,7 @@ class BucketedModel:
 
     def __call__(self, **inputs: Any) -> Any:
         length = self.bucket_for(inputs.get("attention_mask"))
+        self.runs[length] += 1
         if length == self.lengths[-1]:
             return self.model(**inputs)
         model, input_axes, output_axes = self._bucket(length)
