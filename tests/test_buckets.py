@@ -126,7 +126,7 @@ CALLS: dict[str, Callable] = {
 
 
 @pytest.mark.parametrize("task", list(CALLS))
-def test_bucketed_pipeline_matches_pytorch(bucketed, reference, task: str) -> None:
+def test_bucketed_pipeline_matches_pytorch(bucketed, reference, task: str) -> None:  # noqa: F811
     """Answers equal PyTorch's; short batches ran on the small buckets, long ones on model.onnx."""
     pipe = create_pipeline(task, bucketed(task), batch_size=2)
     with _quiet():
