@@ -131,6 +131,10 @@ class ThrowawayPlugin:
     def sample_inputs(self, modality: str, sequence_length: int) -> dict[str, list[Any]] | None:
         return {"short": ["x y z"]} if self._answers("sample_inputs", modality) else None
 
+    @hookimpl
+    def benchmark_corpus(self, modality: str) -> list[Any] | None:
+        return ["x", "x y z"] if self._answers("benchmark_corpus", modality) else None
+
 
 @pytest.fixture
 def all_plugins(monkeypatch: pytest.MonkeyPatch):
@@ -390,3 +394,15 @@ def test_hook_sample_inputs(throwaway: ThrowawayPlugin) -> None:
     assert all(len(texts) >= 1 for texts in samples.values())
     assert relay(modality="throwaway", sequence_length=16) == {"short": ["x y z"]}
     assert relay(modality="no-such-modality", sequence_length=16) is None
+
+
+def test_hook_benchmark_corpus(throwaway: ThrowawayPlugin) -> None:
+    """The text plugin's corpus: 320 distinct real English sentences of varied length, the same on every call."""
+    relay = hook().benchmark_corpus
+    corpus = relay(modality="text")
+    assert len(corpus) == len(set(corpus)) == 320 and corpus == relay(modality="text")
+    words = sorted(len(sentence.split()) for sentence in corpus)
+    assert words[0] >= 4 and 8 <= words[len(words) // 2] <= 14 and words[-1] >= 30
+    assert all(sentence[0].isupper() and sentence.endswith(".") and "_" not in sentence for sentence in corpus)
+    assert relay(modality="throwaway") == ["x", "x y z"]
+    assert relay(modality="no-such-modality") is None

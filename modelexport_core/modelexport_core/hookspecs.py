@@ -78,3 +78,8 @@ def ort_model_class(task: str) -> type | None:
 @hookspec(firstresult=True)
 def sample_inputs(modality: str, sequence_length: int) -> dict[str, list[Any]] | None:
     """Named sets of realistic raw inputs (e.g. short and full-length texts) for `modelexport benchmark`."""
+
+
+@hookspec(firstresult=True)
+def benchmark_corpus(modality: str) -> list[Any] | None:
+    """A realistic, deterministic workload of raw inputs of varied size for `modelexport benchmark --corpus`."""
