@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -144,3 +145,20 @@ def test_cli_takes_a_list_of_lengths_and_refuses_a_bad_one(text_model, tmp_path:
         "Error: --sequence-length takes a length or a comma-separated list of lengths (e.g. 16,32,64,128), not '8,x'"
     ]
     assert not (tmp_path / "bad").exists()
+
+
+def test_benchmark_corpus_reports_every_runner_side_by_side(bucketed, text_model) -> None:
+    task = "feature-extraction"
+    run = run_modelexport(
+        "benchmark", bucketed(task), "--source", text_model(task), "--corpus", "--json",
+        "--count", "12", "--warmup", "0", "--repeats", "1",
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    assert (report["count"], report["batch_size"], report["threads"]) == (12, 2, 1)
+    rows = {row["runner"]: row for row in report["rows"]}
+    assert list(rows) == ["pytorch", "optimum", "fp32_single", "fp32_buckets_unsorted", "fp32_buckets", "raw"]
+    assert rows["pytorch"]["x_pytorch"] == 1.0 and all(row["seconds"] > 0 for row in rows.values())
+    assert re.fullmatch(r"batches per length \{(8: \d+, )?16: \d+\}, [12] sessions", rows["fp32_buckets"]["detail"])
+    assert rows["fp32_single"]["detail"] == ""
+    assert report["package_mb"]["fp32"] > 0

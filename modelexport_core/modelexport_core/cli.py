@@ -165,10 +165,18 @@ def benchmark_command(
     warmup: Annotated[int, typer.Option(min=0)] = 2,
     repeats: Annotated[int, typer.Option(min=1)] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    corpus: Annotated[bool, typer.Option("--corpus", help="Run the modality's realistic corpus instead.")] = False,
+    int8: Annotated[Path | None, typer.Option(help="With --corpus: an int8 package of the model to compare.")] = None,
 ) -> None:
     """Time PyTorch, Optimum (dynamic axes), our pipeline and a raw session on the same inputs, side by side."""
     from .benchmark import benchmark_json, print_benchmark, run_benchmark
 
+    if corpus:
+        from .corpus_benchmark import print_corpus_report, run_corpus_benchmark
+
+        report = run_corpus_benchmark(package, source, int8, task, count, threads, warmup, repeats)
+        print(json.dumps(report.to_dict(), indent=2)) if as_json else print_corpus_report(report, console)
+        return
     rows = run_benchmark(package, source, task=task, count=count, threads=threads, warmup=warmup, repeats=repeats)
     if as_json:
         print(json.dumps(benchmark_json(rows), indent=2))

@@ -54,6 +54,7 @@ def create_pipeline(
     *,
     session_options: Any = None,
     sort_by_length: bool = True,
+    use_buckets: bool = True,
     **kwargs: Any,
 ) -> Any:
     """A `transformers.Pipeline` for `task` over a fixed-shape package that takes any number of inputs of any size.
@@ -61,7 +62,8 @@ def create_pipeline(
     `model` is a package directory, a path to its model.onnx, or an ORTModel. `data_processor` is an ONNX*
     wrapper, a plain HF tokenizer / processor (wrapped for the detected shapes), or None (loaded from the
     package). It is routed to the pipeline keyword that fits it (tokenizer, image_processor, ...).
-    A package with shape buckets runs each batch on the smallest bucket that holds its longest input;
+    A package with shape buckets runs each batch on the smallest bucket that holds its longest input
+    (unless `use_buckets=False`: every batch on model.onnx);
     `sort_by_length` runs a call's texts shortest first (answers keep the caller's order) so batches pad
     little. `session_options` (onnxruntime.SessionOptions) go to every session.
     """
@@ -75,7 +77,10 @@ def create_pipeline(
     pipeline_class = _pipeline_class(task, detected.modality)
     routed = routed_processor(pipeline_class, data_processor)
     served = serve_buckets(
-        ort_model, model_file, detected.buckets, lambda name: _load_ort_model(task, model_file.parent / name, session_options)[0]
+        ort_model,
+        model_file,
+        detected.buckets if use_buckets else {},
+        lambda name: _load_ort_model(task, model_file.parent / name, session_options)[0],
     )
     adapter = FixedBatchModel(served, detected.shapes.get("batch_size", 1))
     if sort_by_length:
