@@ -148,17 +148,20 @@ def test_cli_takes_a_list_of_lengths_and_refuses_a_bad_one(text_model, tmp_path:
 
 
 def test_benchmark_corpus_reports_every_runner_side_by_side(bucketed, text_model) -> None:
+    from rich.console import Console
+
+    from modelexport_core.corpus_benchmark import print_corpus_report, run_corpus_benchmark
+
     task = "feature-extraction"
-    run = run_modelexport(
-        "benchmark", bucketed(task), "--source", text_model(task), "--corpus", "--json",
-        "--count", "12", "--warmup", "0", "--repeats", "1",
-    )
-    assert run.returncode == 0, run.stderr
-    report = json.loads(run.stdout)
-    assert (report["count"], report["batch_size"], report["threads"]) == (12, 2, 1)
-    rows = {row["runner"]: row for row in report["rows"]}
+    report = run_corpus_benchmark(bucketed(task), text_model(task), count=12, warmup=0, repeats=1)
+    shown = report.to_dict()
+    assert (shown["count"], shown["batch_size"], shown["threads"]) == (12, 2, 1)
+    rows = {row["runner"]: row for row in shown["rows"]}
     assert list(rows) == ["pytorch", "optimum", "fp32_single", "fp32_buckets_unsorted", "fp32_buckets", "raw"]
     assert rows["pytorch"]["x_pytorch"] == 1.0 and all(row["seconds"] > 0 for row in rows.values())
     assert re.fullmatch(r"batches per length \{(8: \d+, )?16: \d+\}, [12] sessions", rows["fp32_buckets"]["detail"])
-    assert rows["fp32_single"]["detail"] == ""
-    assert report["package_mb"]["fp32"] > 0
+    assert rows["fp32_single"]["detail"] == "" and shown["package_mb"]["fp32"] > 0
+    console = Console(record=True, width=80)
+    print_corpus_report(report, console)
+    table = console.export_text()
+    assert all(label in table for label in ("PyTorch pipeline", "Optimum, dynamic axes", "ours fp32 buckets", "x PyTorch"))

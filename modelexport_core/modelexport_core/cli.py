@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Column, Table
 from rich.tree import Tree
 
+from .accuracy_gate import DEFAULT_MIN_AGREEMENT
 from .errors import ModelExportError
 
 app = typer.Typer(help="Export HuggingFace models to fixed-shape ONNX packages that Optimum loads as they are.",
@@ -67,6 +68,10 @@ def export_command(
     revision: Annotated[str | None, typer.Option(help="Hub revision.")] = None,
     token: Annotated[str | None, typer.Option(help="Hub token.")] = None,
     cache_dir: Annotated[str | None, typer.Option(help="Hub cache directory.")] = None,
+    quantize: Annotated[str | None, typer.Option(help="int8: dynamic quantization for CPUs, with an accuracy gate.")] = None,
+    min_agreement: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="The int8 gate: worst cosine (embeddings) or top-1 agreement.")
+    ] = DEFAULT_MIN_AGREEMENT,
 ) -> None:
     """Export MODEL to OUT_DIR: model.onnx (static, tagged), config.json, preprocessor files, metadata."""
     from .buckets import parse_lengths
@@ -76,6 +81,7 @@ def export_command(
         model, out_dir, task=task, batch_size=batch_size, sequence_length=parse_lengths(sequence_length), height=height,
         width=width, num_channels=num_channels, audio_sequence_length=audio_sequence_length, opset=opset,
         force=force, trust_remote_code=trust_remote_code, revision=revision, token=token, cache_dir=cache_dir,
+        quantize=quantize, min_agreement=min_agreement,
         progress=lambda message: err_console.print(f"[cyan]>[/cyan] {message}", highlight=False),
     )
     shapes = ", ".join(f"{name}{shape}" for name, shape in metadata["shapes"].items())

@@ -13,6 +13,7 @@ from typing import Any
 import onnx
 
 from . import __version__
+from .accuracy_gate import DEFAULT_MIN_AGREEMENT, quantize_with_gate
 from .buckets import KEY_BUCKETS, bucket_file, bucket_lengths
 from .errors import ExportStateError, ModelExportError
 from .files import check_destination, describe_files, staged_directory
@@ -73,14 +74,20 @@ def export(
     token: str | None = None,
     cache_dir: str | None = None,
     validate: bool = True,
+    quantize: str | None = None,
+    min_agreement: float = DEFAULT_MIN_AGREEMENT,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Export MODEL (a local directory or Hub id) into OUT_DIR; return the export metadata.
 
     Every input and output dim of the written model.onnx is fixed. Dims not given fall back to the
     modality plugin's defaults. Several sequence lengths write one graph per length (shape buckets, sharing
-    one weights file); model.onnx is the largest. A failed export leaves nothing behind.
+    one weights file); model.onnx is the largest. `quantize="int8"` writes dynamic int8 graphs, keeping the
+    modules most sensitive to it fp32 until they agree with fp32 to `min_agreement` (else a ModelExportError).
+    A failed export leaves nothing behind.
     """
+    if quantize not in (None, "int8"):
+        raise ModelExportError(f"--quantize takes int8 (dynamic quantization for CPUs), not {quantize!r}")
     lengths = bucket_lengths(sequence_length)
     timer = _Timer(progress)
     out_dir = Path(out_dir).expanduser().resolve()
@@ -123,6 +130,13 @@ def export(
                     tag_model(bucket, torch_model)
                     models[bucket_file(length, lengths[-1])] = (bucket, io_signature(bucket))
         buckets = {name: _input_shapes(sig) for name, (_, sig) in models.items()} if len(models) > 1 else {}
+        if quantize:
+            with timer.step("quantize", "Quantizing to int8 and measuring its agreement with fp32"):
+                int8, quantization = quantize_with_gate(
+                    {name: proto for name, (proto, _) in models.items()}, task, modality.name, source.location, min_agreement
+                )
+                models = {name: (int8[name], sig) for name, (_, sig) in models.items()}
+                timer.progress(_describe_quantization(quantization))
         with timer.step("save", f"Writing {', '.join(models)}"):
             for proto, sig in models.values():
                 props = {KEY_VERSION: __version__, KEY_TASK: task, KEY_MODALITY: modality.name}
@@ -131,7 +145,7 @@ def export(
             if buckets:
                 shared_weights = save_sharing_weights({name: proto for name, (proto, _) in models.items()}, staging)
             else:
-                _save_onnx(model_proto, staging / MODEL_FILE)
+                _save_onnx(models[MODEL_FILE][0], staging / MODEL_FILE)
         with timer.step("copy", "Writing config.json and preprocessor files"):
             config.save_pretrained(staging)
             hook().copy_configs(
@@ -150,6 +164,8 @@ def export(
             )
             if buckets:
                 metadata.update(buckets=buckets, shared_weights=shared_weights)
+            if quantize:
+                metadata["quantization"] = quantization
             (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
         if validate:
             from .validate import validate_optimum_compatibility
@@ -162,6 +178,14 @@ def export(
         metadata["timings"] = dict(timer.seconds)
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2))  # not among its own files: safe
     return metadata
+
+
+def _describe_quantization(report: dict[str, Any]) -> str:
+    kept = ", ".join(report["fp32_modules"]) or "none"
+    return (
+        f"int8 {report['metric']} {report['value']:.4f} (minimum {report['min_agreement']}) on {report['inputs']} "
+        f"outputs, max deviation {report['max_deviation']:.4f}; modules kept fp32: {kept}"
+    )
 
 
 def _input_shapes(signature: dict[str, Any]) -> dict[str, list[int | None]]:
