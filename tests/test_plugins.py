@@ -136,6 +136,10 @@ class ThrowawayPlugin:
         ours = task == "throwaway-task" and self._answers("benchmark_kwargs")
         return {"pipeline": {"throwaway_option": 1}, "processor": {}} if ours else None
 
+    @hookimpl
+    def benchmark_corpus(self, modality: str) -> list[Any] | None:
+        return ["x", "x y z"] if self._answers("benchmark_corpus", modality) else None
+
 
 @pytest.fixture
 def all_plugins(monkeypatch: pytest.MonkeyPatch):
@@ -405,3 +409,15 @@ def test_hook_benchmark_kwargs(throwaway: ThrowawayPlugin) -> None:
     labels = zero_shot["pipeline"]["candidate_labels"]
     assert [f"This is a photo of {label}." for label in labels] == zero_shot["processor"]["text"]
     assert throwaway.calls == ["benchmark_kwargs"]
+
+
+def test_hook_benchmark_corpus(throwaway: ThrowawayPlugin) -> None:
+    """The text plugin's corpus: 320 distinct real English sentences of varied length, the same on every call."""
+    relay = hook().benchmark_corpus
+    corpus = relay(modality="text")
+    assert len(corpus) == len(set(corpus)) == 320 and corpus == relay(modality="text")
+    words = sorted(len(sentence.split()) for sentence in corpus)
+    assert words[0] >= 4 and 8 <= words[len(words) // 2] <= 14 and words[-1] >= 30
+    assert all(sentence[0].isupper() and sentence.endswith(".") and "_" not in sentence for sentence in corpus)
+    assert relay(modality="throwaway") == ["x", "x y z"]
+    assert relay(modality="no-such-modality") is None

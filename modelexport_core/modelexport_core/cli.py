@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Column, Table
 from rich.tree import Tree
 
+from .accuracy_gate import DEFAULT_MIN_AGREEMENT
 from .errors import ModelExportError
 
 app = typer.Typer(help="Export HuggingFace models to fixed-shape ONNX packages that Optimum loads as they are.",
@@ -54,7 +55,9 @@ def export_command(
     out_dir: Annotated[Path, typer.Argument(help="Package directory to write.")],
     task: Annotated[str | None, typer.Option(help="Task; inferred from config.json when omitted.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1)] = None,
-    sequence_length: Annotated[int | None, typer.Option(min=1)] = None,
+    sequence_length: Annotated[
+        str | None, typer.Option(help="Tokens per input; a list (16,32,64,128) writes one graph per length.")
+    ] = None,
     height: Annotated[int | None, typer.Option(min=1)] = None,
     width: Annotated[int | None, typer.Option(min=1)] = None,
     num_channels: Annotated[int | None, typer.Option(min=1)] = None,
@@ -69,16 +72,22 @@ def export_command(
     revision: Annotated[str | None, typer.Option(help="Hub revision.")] = None,
     token: Annotated[str | None, typer.Option(help="Hub token.")] = None,
     cache_dir: Annotated[str | None, typer.Option(help="Hub cache directory.")] = None,
+    quantize: Annotated[str | None, typer.Option(help="int8: dynamic quantization for CPUs, with an accuracy gate.")] = None,
+    min_agreement: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="The int8 gate: worst cosine (embeddings) or top-1 agreement.")
+    ] = DEFAULT_MIN_AGREEMENT,
 ) -> None:
     """Export MODEL to OUT_DIR: model.onnx (static, tagged), config.json, preprocessor files, metadata."""
+    from .buckets import parse_lengths
     from .export import export
     from .input_shapes import parse_input_shapes
 
     metadata = export(
-        model, out_dir, task=task, batch_size=batch_size, sequence_length=sequence_length, height=height,
-        width=width, num_channels=num_channels, audio_sequence_length=audio_sequence_length,
+        model, out_dir, task=task, batch_size=batch_size, sequence_length=parse_lengths(sequence_length),
+        height=height, width=width, num_channels=num_channels, audio_sequence_length=audio_sequence_length,
         input_shapes=parse_input_shapes(input_shape or []), opset=opset,
         force=force, trust_remote_code=trust_remote_code, revision=revision, token=token, cache_dir=cache_dir,
+        quantize=quantize, min_agreement=min_agreement,
         progress=lambda message: err_console.print(f"[cyan]>[/cyan] {message}", highlight=False),
     )
     shapes = ", ".join(f"{name}{shape}" for name, shape in metadata["shapes"].items())
@@ -168,10 +177,18 @@ def benchmark_command(
     warmup: Annotated[int, typer.Option(min=0)] = 2,
     repeats: Annotated[int, typer.Option(min=1)] = 5,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    corpus: Annotated[bool, typer.Option("--corpus", help="Run the modality's realistic corpus instead.")] = False,
+    int8: Annotated[Path | None, typer.Option(help="With --corpus: an int8 package of the model to compare.")] = None,
 ) -> None:
     """Time PyTorch, Optimum (dynamic axes), our pipeline and a raw session on the same inputs, side by side."""
     from .benchmark import benchmark_json, print_benchmark, run_benchmark
 
+    if corpus:
+        from .corpus_benchmark import print_corpus_report, run_corpus_benchmark
+
+        report = run_corpus_benchmark(package, source, int8, task, count, threads, warmup, repeats)
+        print(json.dumps(report.to_dict(), indent=2)) if as_json else print_corpus_report(report, console)
+        return
     rows = run_benchmark(package, source, task=task, count=count, threads=threads, warmup=warmup, repeats=repeats)
     if as_json:
         print(json.dumps(benchmark_json(rows), indent=2))

@@ -6,14 +6,16 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import onnx
 
 from . import __version__
+from .accuracy_gate import DEFAULT_MIN_AGREEMENT, quantize_with_gate
 from .batching import dim_names_of
+from .buckets import KEY_BUCKETS, bucket_file, bucket_lengths
 from .errors import ExportStateError, ModelExportError
 from .files import check_destination, describe_files, staged_directory
 from .hierarchy import tag_model
@@ -32,6 +34,7 @@ from .package import (
 )
 from .plugins import hook, modality_for_inputs
 from .quiet import quieted
+from .shared_weights import save_sharing_weights
 from .source import ModelSource, load_config, local_files, resolve_source
 from .tasks import export_task_for, infer_task, onnx_config_for
 
@@ -62,7 +65,7 @@ def export(
     out_dir: str | os.PathLike,
     task: str | None = None,
     batch_size: int | None = None,
-    sequence_length: int | None = None,
+    sequence_length: int | Sequence[int] | None = None,
     height: int | None = None,
     width: int | None = None,
     num_channels: int | None = None,
@@ -75,14 +78,22 @@ def export(
     token: str | None = None,
     cache_dir: str | None = None,
     validate: bool = True,
+    quantize: str | None = None,
+    min_agreement: float = DEFAULT_MIN_AGREEMENT,
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Export MODEL (a local directory or Hub id) into OUT_DIR; return the export metadata.
 
     Every input and output dim of the written model.onnx is fixed. `input_shapes` fixes whole inputs by name
     (e.g. {"pixel_values": [2, 3, 224, 224], "input_ids": [8, 16]}: CLIP's images and texts get batches of their
-    own). Dims not given fall back to the modality plugin's defaults. A failed export leaves nothing behind.
+    own). Dims not given fall back to the modality plugin's defaults. Several sequence lengths write one graph
+    per length (shape buckets, sharing one weights file); model.onnx is the largest. `quantize="int8"` writes dynamic int8 graphs, keeping the
+    modules most sensitive to it fp32 until they agree with fp32 to `min_agreement` (else a ModelExportError).
+    A failed export leaves nothing behind.
     """
+    if quantize not in (None, "int8"):
+        raise ModelExportError(f"--quantize takes int8 (dynamic quantization for CPUs), not {quantize!r}")
+    lengths = bucket_lengths(sequence_length)
     timer = _Timer(progress)
     out_dir = Path(out_dir).expanduser().resolve()
     source = resolve_source(model, revision, token, cache_dir, trust_remote_code)
@@ -97,7 +108,7 @@ def export(
     modality = modality_for_inputs(list(onnx_config.inputs))
     requested = {
         "batch_size": batch_size,
-        "sequence_length": sequence_length,
+        "sequence_length": lengths[-1] if lengths else None,
         "height": height,
         "width": width,
         "num_channels": num_channels,
@@ -116,17 +127,32 @@ def export(
             hierarchy = tag_model(model_proto, torch_model)
             dim_names = dim_names_of({**onnx_config.inputs, **onnx_config.outputs})
             signature = io_signature(model_proto)
-            set_model_metadata(
-                model_proto,
-                {
-                    KEY_VERSION: __version__,
-                    KEY_TASK: task,
-                    KEY_MODALITY: modality.name,
-                    KEY_SHAPES: json.dumps({i["name"]: i["shape"] for i in signature["inputs"]}),
-                    KEY_DIM_NAMES: json.dumps(dim_names),
-                },
-            )
-            _save_onnx(model_proto, staging / MODEL_FILE)
+        models = {MODEL_FILE: (model_proto, signature)}
+        if len(lengths) > 1:
+            with timer.step("buckets", f"Exporting and tagging the shape buckets {', '.join(map(str, lengths[:-1]))}"):
+                for length in lengths[:-1]:
+                    dims = {**shapes, "sequence_length": length}
+                    bucket = _export_onnx(torch_model, onnx_config, dims, opset, {**explicit, "sequence_length": length})
+                    tag_model(bucket, torch_model)
+                    models[bucket_file(length, lengths[-1])] = (bucket, io_signature(bucket))
+        buckets = {name: _input_shapes(sig) for name, (_, sig) in models.items()} if len(models) > 1 else {}
+        if quantize:
+            with timer.step("quantize", "Quantizing to int8 and measuring its agreement with fp32"):
+                int8, quantization = quantize_with_gate(
+                    {name: proto for name, (proto, _) in models.items()}, task, modality.name, source.location, min_agreement
+                )
+                models = {name: (int8[name], sig) for name, (_, sig) in models.items()}
+                timer.progress(_describe_quantization(quantization))
+        with timer.step("save", f"Writing {', '.join(models)}"):
+            for proto, sig in models.values():
+                props = {KEY_VERSION: __version__, KEY_TASK: task, KEY_MODALITY: modality.name}
+                props[KEY_DIM_NAMES] = json.dumps(dim_names)
+                props[KEY_SHAPES] = json.dumps(_input_shapes(sig))
+                set_model_metadata(proto, {**props, KEY_BUCKETS: json.dumps(buckets)} if buckets else props)
+            if buckets:
+                shared_weights = save_sharing_weights({name: proto for name, (proto, _) in models.items()}, staging)
+            else:
+                _save_onnx(models[MODEL_FILE][0], staging / MODEL_FILE)
         with timer.step("copy", "Writing config.json and preprocessor files"):
             config.save_pretrained(staging)
             hook().copy_configs(
@@ -144,6 +170,10 @@ def export(
                 timings=timer.seconds,
                 dim_names=dim_names,
             )
+            if buckets:
+                metadata.update(buckets=buckets, shared_weights=shared_weights)
+            if quantize:
+                metadata["quantization"] = quantization
             (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
         if validate:
             from .validate import validate_optimum_compatibility
@@ -156,6 +186,18 @@ def export(
         metadata["timings"] = dict(timer.seconds)
         (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2))  # not among its own files: safe
     return metadata
+
+
+def _describe_quantization(report: dict[str, Any]) -> str:
+    kept = ", ".join(report["fp32_modules"]) or "none"
+    return (
+        f"int8 {report['metric']} {report['value']:.4f} (minimum {report['min_agreement']}) on {report['inputs']} "
+        f"outputs, max deviation {report['max_deviation']:.4f}; modules kept fp32: {kept}"
+    )
+
+
+def _input_shapes(signature: dict[str, Any]) -> dict[str, list[int | None]]:
+    return {i["name"]: i["shape"] for i in signature["inputs"]}
 
 
 def _fit_sequence_length(shapes: dict[str, int], config: Any, explicit: bool) -> None:

@@ -83,3 +83,8 @@ def sample_inputs(modality: str, sequence_length: int) -> dict[str, list[Any]] |
 @hookspec(firstresult=True)
 def benchmark_kwargs(task: str) -> dict[str, dict[str, Any]] | None:
     """Keywords the benchmark passes with a task's sample inputs: {"pipeline": {...}, "processor": {...}} (e.g. labels)."""
+
+
+@hookspec(firstresult=True)
+def benchmark_corpus(modality: str) -> list[Any] | None:
+    """A realistic, deterministic workload of raw inputs of varied size for `modelexport benchmark --corpus`."""

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .buckets import read_buckets
 from .fixed import FixedShapeWarning
 from .package import (
     KEY_MODALITY,
@@ -27,12 +29,16 @@ DEFAULT_BATCH_SIZE = 1
 
 @dataclass(frozen=True)
 class DetectedShapes:
-    """The fixed shapes of a model: per input (None where dynamic), named per modality, and their source."""
+    """The fixed shapes of a model: per input (None where dynamic), named per modality, and their source.
+
+    `buckets` names the dims of each graph of a package exported at several sequence lengths (file -> dims).
+    """
 
     modality: str
     input_shapes: InputShapes
     shapes: dict[str, int]
     source: str
+    buckets: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 def _from_export_metadata(model_file: Path) -> tuple[InputShapes, str | None] | None:
@@ -84,9 +90,18 @@ def detect_shapes(model: str | Path) -> DetectedShapes:
             continue
         input_shapes, modality_name = found[0], found[1] or modality_name
         if _all_static(input_shapes):
-            return _named(input_shapes, modality_name, source)
+            return _with_buckets(_named(input_shapes, modality_name, source), model_file)
         partial = partial or input_shapes
     return _with_defaults(partial, modality_name, model_file)
+
+
+def _with_buckets(detected: DetectedShapes, model_file: Path) -> DetectedShapes:
+    """Add the package's shape buckets, each named like the model's own dims."""
+    buckets = read_buckets(model_file, detected.source)
+    if not buckets:
+        return detected
+    named = {file: _name_dims(detected.modality, shapes) for file, shapes in buckets.items()}
+    return dataclasses.replace(detected, buckets=named)
 
 
 def _all_static(input_shapes: InputShapes) -> bool:

@@ -105,7 +105,11 @@ def _check_config(package_dir: Path) -> str:
 
 def fixed_shape_inputs(package_dir: Path) -> dict[str, np.ndarray]:
     """Inputs of exactly the model's fixed shapes: ones for integer inputs, noise for float ones."""
-    signature = io_signature(load_graph(package_dir / MODEL_FILE))
+    return signature_inputs(io_signature(load_graph(package_dir / MODEL_FILE)))
+
+
+def signature_inputs(signature: dict[str, Any]) -> dict[str, np.ndarray]:
+    """Inputs of exactly the fixed shapes of an I/O signature: ones for integer inputs, noise for float ones."""
     rng = np.random.default_rng(0)
     inputs = {}
     for spec in signature["inputs"]:

@@ -93,3 +93,12 @@ def sample_inputs(modality: str, sequence_length: int) -> dict[str, list[Any]] |
     from .samples import sample_texts
 
     return sample_texts(sequence_length)
+
+
+@hookimpl
+def benchmark_corpus(modality: str) -> list[Any] | None:
+    if modality != TEXT.name:
+        return None
+    from .corpus import corpus_sentences
+
+    return list(corpus_sentences())

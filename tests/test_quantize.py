@@ -1,0 +1,92 @@
+"""int8 export: dynamic quantization behind an accuracy gate, every node tagged, sensitive modules kept fp32."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from modelexport_core import ModelExportError, create_pipeline, export
+from modelexport_core.hierarchy import MODULE_PATH, iter_nodes, node_tags
+from modelexport_core.quantize import module_sensitivity, quantizable_modules, quantize_selectively
+
+from tiny_models import write_tiny_text_model
+
+TASK = "feature-extraction"
+TEXTS = ["hello world", "the cat is happy today", "my name is john and i live in paris with mary"]
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny BertModel at its default initialisation (std 0.02), as trained models' weights are spread."""
+    return write_tiny_text_model(tmp_path_factory.mktemp("int8") / "tiny-bert", TASK)
+
+
+@pytest.fixture(scope="module")
+def int8_package(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out_dir = tmp_path_factory.mktemp("int8") / "bucketed-int8"
+    export(source, out_dir, task=TASK, batch_size=2, sequence_length=[8, 16], quantize="int8", validate=False)
+    return out_dir
+
+
+def _mean_pooled(vectors: list) -> np.ndarray:
+    vector = np.asarray(vectors, dtype=np.float64)[0].mean(axis=0)
+    return vector / np.linalg.norm(vector)
+
+
+def test_int8_export_records_the_gate_and_tags_every_node(int8_package: Path) -> None:
+    report = json.loads((int8_package / "export_metadata.json").read_text())["quantization"]
+    assert report["metric"] == "cosine" and report["min_agreement"] == 0.99
+    assert 0.99 <= report["value"] < 1 and report["max_deviation"] > 0
+    assert report["inputs"] == 2 + 96  # the validation batch and the held-out sentences
+    assert len(report["most_sensitive"]) == 5
+    for name in ("model.onnx", "model_seq8.onnx"):
+        graph = onnx.load(int8_package / name, load_external_data=False).graph
+        nodes = list(iter_nodes(graph))
+        assert all(MODULE_PATH in node_tags(node) for node in nodes)
+        integer = [node_tags(node)[MODULE_PATH] for node in nodes if node.op_type == "MatMulInteger"]
+        assert integer and all(path.startswith("encoder.layer.") for path in integer)  # the Linear each replaced
+
+
+def test_int8_pipeline_embeddings_stay_close_to_pytorch(int8_package: Path, source: Path) -> None:
+    from transformers import pipeline
+
+    ours = create_pipeline(TASK, int8_package)(TEXTS, batch_size=2)
+    reference = pipeline(TASK, model=str(source), framework="pt")(TEXTS)
+    cosines = [float(_mean_pooled(a) @ _mean_pooled(b)) for a, b in zip(ours, reference, strict=True)]
+    assert min(cosines) >= 0.99, cosines
+    assert ours[0] != reference[0]  # quantized: close, not equal
+
+
+def test_the_most_sensitive_modules_stay_fp32_until_the_gate_passes(text_package) -> None:
+    model = onnx.load(text_package(TASK, 2) / "model.onnx")
+    feeds = [{"input_ids": np.full((2, 16), 7, np.int64), "attention_mask": np.ones((2, 16), np.int64),
+              "token_type_ids": np.zeros((2, 16), np.int64)}]  # fmt: skip
+    sensitivity = module_sensitivity(model, feeds)
+    assert set(sensitivity) == set(quantizable_modules(model)) and all(v > 0 for v in sensitivity.values())
+    tries: list[int] = []
+
+    def passes(quantized: onnx.ModelProto) -> bool:
+        tries.append(sum(node.op_type == "MatMul" for node in quantized.graph.node))
+        return len(tries) == 3
+
+    quantized, kept, _ = quantize_selectively(model, feeds, passes)
+    ranked = sorted(sensitivity, key=sensitivity.__getitem__, reverse=True)
+    assert kept == ranked[:2]  # 0, then 1, then 2 modules kept fp32
+    still_fp32 = {node_tags(node)[MODULE_PATH] for node in quantized.graph.node if node.op_type == "MatMul"}
+    assert set(kept) <= still_fp32 and tries[0] < tries[1] < tries[2]
+
+
+def test_a_gate_that_cannot_pass_is_a_user_error_that_leaves_nothing(source: Path, tmp_path: Path) -> None:
+    out_dir = tmp_path / "int8"
+    with pytest.raises(ModelExportError) as caught:
+        export(source, out_dir, task=TASK, sequence_length=8, quantize="int8", min_agreement=1.0, validate=False)
+    message = str(caught.value)
+    assert message.startswith("int8 cosine 0.") and "is below --min-agreement 1.0 even with" in message
+    assert message.endswith("export without --quantize, or lower --min-agreement") and "\n" not in message
+    assert not out_dir.exists()
+    with pytest.raises(ModelExportError, match=r"^--quantize takes int8 \(dynamic quantization for CPUs\), not 'int4'$"):
+        export(source, out_dir, task=TASK, quantize="int4")
