@@ -65,6 +65,7 @@ def export_command(
     revision: Annotated[str | None, typer.Option(help="Hub revision.")] = None,
     token: Annotated[str | None, typer.Option(help="Hub token.")] = None,
     cache_dir: Annotated[str | None, typer.Option(help="Hub cache directory.")] = None,
+    target: Annotated[str | None, typer.Option(help="Apply this target's graph rewrites (e.g. qnn-htp).")] = None,
 ) -> None:
     """Export MODEL to OUT_DIR: model.onnx (static, tagged), config.json, preprocessor files, metadata."""
     from .export import export
@@ -73,6 +74,7 @@ def export_command(
         model, out_dir, task=task, batch_size=batch_size, sequence_length=sequence_length, height=height,
         width=width, num_channels=num_channels, audio_sequence_length=audio_sequence_length, opset=opset,
         force=force, trust_remote_code=trust_remote_code, revision=revision, token=token, cache_dir=cache_dir,
+        target=target,
         progress=lambda message: err_console.print(f"[cyan]>[/cyan] {message}", highlight=False),
     )
     shapes = ", ".join(f"{name}{shape}" for name, shape in metadata["shapes"].items())
@@ -177,7 +179,7 @@ def compare_command(
         return
     tree = Tree(_deviation_label(comparison.root))
     _grow_deviations(tree, comparison.root)
-    console.print(tree)
+    Console(width=max(console.width, 160)).print(tree)  # a deep tree's labels are never cut short
     if comparison.first_jump is None:
         console.print(f"No module's deviation jumps ({JUMP_FACTOR:g}x the largest before it): the drift builds up "
                       "gradually", highlight=False)

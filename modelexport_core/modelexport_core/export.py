@@ -30,6 +30,7 @@ from .package import (
 from .plugins import hook, modality_for_inputs
 from .quiet import quieted
 from .source import ModelSource, load_config, local_files, resolve_source
+from .targets import apply_export_rewrites, get_target
 from .tasks import export_task_for, infer_task, onnx_config_for
 
 DEFAULT_OPSET = 18
@@ -72,13 +73,16 @@ def export(
     cache_dir: str | None = None,
     validate: bool = True,
     progress: Progress | None = None,
+    target: str | None = None,
 ) -> dict[str, Any]:
     """Export MODEL (a local directory or Hub id) into OUT_DIR; return the export metadata.
 
     Every input and output dim of the written model.onnx is fixed. Dims not given fall back to the
-    modality plugin's defaults. A failed export leaves nothing behind.
+    modality plugin's defaults. `target` (e.g. "qnn-htp") applies that target's graph rewrites.
+    A failed export leaves nothing behind.
     """
     timer = _Timer(progress)
+    execution_target = get_target(target, require_available=False) if target else None
     out_dir = Path(out_dir).expanduser().resolve()
     source = resolve_source(model, revision, token, cache_dir, trust_remote_code)
     if source.is_local and out_dir in (Path(source.location), *Path(source.location).parents):
@@ -109,6 +113,7 @@ def export(
             model_proto = _export_onnx(torch_model, onnx_config, shapes, opset, explicit)
         with timer.step("tag", "Tagging nodes with their source modules"):
             hierarchy = tag_model(model_proto, torch_model)
+            rewrites = apply_export_rewrites(model_proto, execution_target) if execution_target else {}
             signature = io_signature(model_proto)
             set_model_metadata(
                 model_proto,
@@ -136,6 +141,8 @@ def export(
                 files=describe_files(staging),
                 timings=timer.seconds,
             )
+            if execution_target:
+                metadata["target"] = {"name": execution_target.name, "rewrites": rewrites}
             (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
         if validate:
             from .validate import validate_optimum_compatibility

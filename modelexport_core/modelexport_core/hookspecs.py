@@ -32,7 +32,8 @@ class ExecutionTarget:
 
     `build_session(model, options)` returns an `onnxruntime.InferenceSession` on the target (model: a path
     or serialized bytes; options: SessionOptions core has configured). `refused_ops` maps an op type the
-    target never runs to the one-line reason given to the user.
+    target never runs to the one-line reason given to the user. `export_rewrites` are graph rewrites that
+    `export --target` applies (each takes the ModelProto, edits it in place, returns how many places it changed).
     """
 
     name: str
@@ -41,6 +42,7 @@ class ExecutionTarget:
     build_session: Callable[[str | bytes, Any], Any]
     install_hint: str = ""
     refused_ops: Mapping[str, str] = field(default_factory=dict)
+    export_rewrites: tuple[Callable[[Any], int], ...] = ()
 
 
 @hookspec

@@ -19,15 +19,20 @@ def targets() -> dict[str, ExecutionTarget]:
     return {target.name: target for group in hook().register_targets() for target in group}
 
 
-def get_target(name: str) -> ExecutionTarget:
+def get_target(name: str, require_available: bool = True) -> ExecutionTarget:
     """The named target, or a user error naming the known targets or the extra to install."""
     known = targets()
     if name not in known:
         raise ModelExportError(f"Unknown target '{name}': choose one of {', '.join(sorted(known))}")
     target = known[name]
-    if not target.is_available():
+    if require_available and not target.is_available():
         raise ModelExportError(f"Target {name} is not available on this machine: {target.install_hint}")
     return target
+
+
+def apply_export_rewrites(model_proto: Any, target: ExecutionTarget) -> dict[str, int]:
+    """Run the target's export-time rewrites on a model; how many places each one changed."""
+    return {rewrite.__name__: rewrite(model_proto) for rewrite in target.export_rewrites}
 
 
 def target_session(
