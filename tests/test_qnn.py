@@ -11,15 +11,15 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
-from test_errors import assert_user_error, invoke
 
 from modelexport_core.compare import compare_on_target
 from modelexport_core.hierarchy import MODULE_PATH, node_tags
 from modelexport_core.on_target import DEFAULT_TOLERANCE, validate_on_target
 from modelexport_core.sample import package_inputs
-from modelexport_core.targets import get_target
+from modelexport_core.targets import get_target, target_session
 
 from conftest import cli_env, run_modelexport
+from test_errors import assert_user_error, invoke
 
 pytest.importorskip(
     "onnxruntime_qnn", reason="needs onnxruntime-qnn: pip install 'modelexport-core[qnn]' (make setup installs it)"
@@ -173,7 +173,7 @@ def test_compare_prints_the_module_tree_with_deviations(qnn_package: Path) -> No
 
 def test_compare_json_in_a_subprocess_is_clean_json(qnn_package: Path) -> None:
     """The QNN libraries print to the process's stdout themselves: --json output must stay parseable."""
-    run = run_modelexport("compare", qnn_package, "--target", "qnn-htp", "--text", TEXT, "--text", "hello", "--json")
+    run = run_modelexport("compare", qnn_package, "--target", "qnn-htp", "--json")
     assert run.returncode == 0, run.stderr
     data = json.loads(run.stdout)
     assert (data["target"], data["reference"]) == ("qnn-htp", "cpu")
@@ -207,3 +207,36 @@ def test_compare_marks_the_module_where_fp16_overflows(qnn_package: Path, tmp_pa
     run = invoke("compare", overflowing, "--target", "qnn-htp", "--text", TEXT)
     assert f"First jump: {culprit}" in run.stdout
     assert any(line.endswith("<- first jump") and "dense" in line for line in run.stdout.splitlines())
+
+
+def test_qnn_rewrite_expands_a_computed_broadcast_operand() -> None:
+    """Position embeddings gathered at run time (all-MiniLM-L6-v2's export), not folded into a constant."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from modelexport_core.rewrites import materialize_broadcasts_into_layernorm
+
+    rng = np.random.default_rng(0)
+    constants = {"table": rng.standard_normal((64, 32)), "positions": np.arange(16)[None], "scale": np.ones(32),
+                 "bias": np.zeros(32)}
+    graph = helper.make_graph(
+        [helper.make_node("Gather", ["table", "positions"], ["position_embeddings"], name="gather"),
+         helper.make_node("Add", ["x", "position_embeddings"], ["sum"], name="add"),
+         helper.make_node("LayerNormalization", ["sum", "scale", "bias"], ["y"], name="norm", epsilon=1e-12)],
+        "embeddings",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16, 32])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 16, 32])],
+        [numpy_helper.from_array(v.astype(np.int64 if k == "positions" else np.float32), k) for k, v in constants.items()],
+    )
+    model_proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+    inputs = {"x": rng.standard_normal((4, 16, 32)).astype(np.float32)}
+
+    def deviation() -> float:
+        serialized = model_proto.SerializeToString()
+        on_qnn, on_cpu = (target_session(serialized, get_target(t)).run(None, inputs)[0] for t in ("qnn-htp", "cpu"))
+        return float(np.abs(on_qnn - on_cpu).max())
+
+    assert deviation() > 0.5  # batch rows 1-3 are wrong
+    assert materialize_broadcasts_into_layernorm(model_proto) == 1
+    assert [node.op_type for node in model_proto.graph.node] == ["Gather", "Expand", "Add", "LayerNormalization"]
+    onnx.checker.check_model(model_proto)
+    assert deviation() < 0.01  # fp16 rounding of values of about 1

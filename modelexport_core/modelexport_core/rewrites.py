@@ -8,33 +8,42 @@ from onnx import numpy_helper
 
 
 def materialize_broadcasts_into_layernorm(model_proto: onnx.ModelProto) -> int:
-    """Give the constant operand of an Add that feeds a LayerNormalization the Add's full shape.
+    """Give the broadcast operand of an Add that feeds a LayerNormalization the Add's full shape.
 
-    QNN's HTP computes `LayerNorm(x + c)` wrongly when `c` broadcasts over the batch (BERT's and ViT's
-    position embeddings, [1, S, H] against [B, S, H]): every row but the first drifts by up to the
-    outputs' own size. Stored at [B, S, H] the same constant gives the same sums on every target.
-    Returns the number of Adds rewritten.
+    QNN's HTP computes `LayerNorm(x + p)` wrongly when `p` broadcasts over the batch (BERT's position
+    embeddings, [1, S, H] against [B, S, H]): every batch row but the first drifts by up to the outputs'
+    own size. A constant `p` is stored at [B, S, H]; a computed one goes through an Expand to that shape
+    (tagged as the Add). The sums are the same on every target. Returns the number of operands changed.
     """
     graph = model_proto.graph
     initializers = {i.name: i for i in graph.initializer}
     feeds_layernorm = {node.input[0] for node in graph.node if node.op_type == "LayerNormalization"}
     shapes = _static_shapes(model_proto)
+    nodes: list[onnx.NodeProto] = []
     rewritten = 0
     for node in graph.node:
-        if node.op_type != "Add" or node.output[0] not in feeds_layernorm or node.output[0] not in shapes:
-            continue
-        full = shapes[node.output[0]]
-        for index, operand in enumerate(node.input):
+        full = shapes.get(node.output[0]) if node.op_type == "Add" and node.output[0] in feeds_layernorm else None
+        for index, operand in enumerate(node.input if full else ()):
             constant = initializers.get(operand)
-            if constant is None or list(constant.dims) == full:
+            shape = list(constant.dims) if constant is not None else shapes.get(operand)
+            if shape is None or shape == full:
                 continue
             name = f"{operand}_broadcast_{'x'.join(map(str, full))}"
-            if name not in initializers:
+            if constant is not None and name not in initializers:
                 values = np.broadcast_to(numpy_helper.to_array(constant), full).copy()
                 initializers[name] = numpy_helper.from_array(values, name)
                 graph.initializer.append(initializers[name])
+            elif constant is None:
+                target_shape = numpy_helper.from_array(np.array(full, dtype=np.int64), f"{name}_shape")
+                graph.initializer.append(target_shape)
+                expand = onnx.helper.make_node("Expand", [operand, target_shape.name], [name], name=f"{node.name}/{name}")
+                expand.metadata_props.extend(node.metadata_props)
+                nodes.append(expand)
             node.input[index] = name
             rewritten += 1
+        nodes.append(node)
+    del graph.node[:]
+    graph.node.extend(nodes)
     _drop_unused_initializers(graph)
     return rewritten
 
