@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import onnx
 import pytest
 
@@ -21,6 +23,7 @@ pytest.importorskip(
 
 TEST_ROWS = [row for row in ROWS if row.in_make_test]
 MEASURED: list[MatrixResult] = []
+PACKAGES: dict[str, Path] = {}
 
 
 def qnn_package(row: MatrixRow, text_package: Callable[[str, int], Path], workdir: Path) -> Path:
@@ -37,7 +40,9 @@ def qnn_package(row: MatrixRow, text_package: Callable[[str, int], Path], workdi
 
 @pytest.mark.parametrize("row", TEST_ROWS, ids=[row.id for row in TEST_ROWS])
 def test_every_task_runs_wholly_on_qnn_within_tolerance(row: MatrixRow, text_package, tmp_path: Path) -> None:
-    result = measure(row, qnn_package(row, text_package, tmp_path))
+    package = qnn_package(row, text_package, tmp_path)
+    PACKAGES[row.id] = package
+    result = measure(row, package)
     MEASURED.append(result)
     assert result.all_on_qnn, f"{row.id}: nodes fall back to the CPU"
     assert result.deviation is not None and result.deviation <= DEFAULT_TOLERANCE, result.cell()
@@ -57,3 +62,23 @@ def test_matrix_prints_one_markdown_row_per_measured_row() -> None:
     assert lines[0].startswith("| task | tiny model | qnn-htp") and len(lines) == len(MEASURED) + 2
     assert all(line.count("|") == 4 and "| yes, " in line for line in lines[2:])
     print("\n" + "\n".join(lines))
+
+
+def test_compare_takes_real_images_through_the_packages_processor(tmp_path: Path) -> None:
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from modelexport_core.cli import app
+
+    if "image-classification-ViT" not in PACKAGES:
+        pytest.skip("the ViT row was not measured in this session")
+    image = tmp_path / "gradient.png"
+    Image.fromarray((np.arange(48 * 64 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)).save(image)
+    args = ["compare", str(PACKAGES["image-classification-ViT"]), "--target", "qnn-htp", "--image", str(image)]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    tree = json.loads(result.stdout)["tree"]
+    assert tree["outputs"] == ["logits"] and tree["scale"] > 0
+    assert {child["path"] for child in tree["children"]} == {"vit", "classifier"}
+    both = CliRunner().invoke(app, [*args, "--text", "a cat"])
+    assert both.exit_code == 2 and "Give --text or --image, not both" in both.stderr

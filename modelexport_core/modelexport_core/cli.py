@@ -106,7 +106,8 @@ def validate_command(
         from .on_target import DEFAULT_TOLERANCE, validate_on_target
         from .targets import get_target
 
-        target_report = validate_on_target(package, get_target(target), tolerance=tolerance or DEFAULT_TOLERANCE)
+        tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
+        target_report = validate_on_target(package, get_target(target), tolerance=tolerance)
         _print_target_report(target_report)
         raise typer.Exit(0 if target_report.ok else 1)
     from .validate import validate_optimum_compatibility
@@ -172,6 +173,8 @@ def compare_command(
 
     if not package.is_dir():
         raise ModelExportError(f"Package directory not found: {package}")
+    if text and image:
+        raise ModelExportError("Give --text or --image, not both: a package takes one kind of input")
     comparison = compare_on_target(package, get_target(target), package_inputs(package, text or image or None),
                                    get_target(reference))
     if as_json:
