@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -52,14 +51,6 @@ class TargetReport:
     def ok(self) -> bool:
         within = all(d.relative <= self.tolerance for d in self.deviations)
         return not self.fallback and bool(self.deviations) and within
-
-    def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["ok"] = self.ok
-        data["all_nodes_on_target"] = not self.fallback
-        data["fallback"] = [{**asdict(node), "describe": node.describe()} for node in self.fallback]
-        data["deviations"] = [{**asdict(d), "relative": d.relative} for d in self.deviations]
-        return data
 
 
 def refuse_unsupported_ops(model_file: Path, target: ExecutionTarget) -> None:
