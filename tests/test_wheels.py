@@ -99,8 +99,19 @@ def test_plugins_list_shows_exactly_core_and_text(fresh_venv: dict) -> None:
                           executable=str(fresh_venv["venv"] / "bin" / "modelexport"))
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)
-    assert [(row["plugin"], row["distribution"]) for row in rows] == [
-        ("core", "modelexport-core"), ("text", "modelexport-text")
+    assert [(row["plugin"], row["distribution"], row["targets"]) for row in rows] == [
+        ("core", "modelexport-core", ["cpu"]), ("qnn", "modelexport-core", ["qnn-htp"]), ("text", "modelexport-text", [])
+    ]
+
+
+def test_the_qnn_target_without_its_extra_names_the_extra(fresh_venv: dict, tmp_path: Path) -> None:
+    """The wheels were installed without modelexport-core[qnn]: onnxruntime-qnn is not there."""
+    assert "onnxruntime-qnn" not in _installed(fresh_venv["python"], fresh_venv["work"])
+    run = run_modelexport("validate", tmp_path, "--target", "qnn-htp", env=_clean_env(),
+                          executable=str(fresh_venv["venv"] / "bin" / "modelexport"))
+    assert run.returncode == 2 and "Traceback" not in run.stderr
+    assert run.user_error_lines() == [
+        "Error: Target qnn-htp is not available on this machine: pip install 'modelexport-core[qnn]'"
     ]
 
 

@@ -4,7 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from .hookspecs import hookimpl
+from .hookspecs import ExecutionTarget, hookimpl
+
+CPU_PROVIDER = "CPUExecutionProvider"
+
+
+def _cpu_session(model: str | bytes, options: Any) -> Any:
+    import onnxruntime
+
+    return onnxruntime.InferenceSession(model, sess_options=options, providers=[CPU_PROVIDER])
+
+
+CPU = ExecutionTarget(name="cpu", provider=CPU_PROVIDER, is_available=lambda: True, build_session=_cpu_session)
+
+
+@hookimpl
+def register_targets() -> list[ExecutionTarget]:
+    """onnxruntime's CPU provider: always available, the reference every other target is compared with."""
+    return [CPU]
 
 
 @hookimpl(trylast=True)

@@ -1,4 +1,4 @@
-"""The `modelexport` command line: export, validate, inspect, plugins list."""
+"""The `modelexport` command line: export, validate, inspect, compare, plugins list, benchmark."""
 
 from __future__ import annotations
 
@@ -76,6 +76,7 @@ def export_command(
     min_agreement: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="The int8 gate: worst cosine (embeddings) or top-1 agreement.")
     ] = DEFAULT_MIN_AGREEMENT,
+    target: Annotated[str | None, typer.Option(help="Apply this target's graph rewrites (e.g. qnn-htp).")] = None,
 ) -> None:
     """Export MODEL to OUT_DIR: model.onnx (static, tagged), config.json, preprocessor files, metadata."""
     from .buckets import parse_lengths
@@ -87,7 +88,7 @@ def export_command(
         height=height, width=width, num_channels=num_channels, audio_sequence_length=audio_sequence_length,
         input_shapes=parse_input_shapes(input_shape or []), opset=opset,
         force=force, trust_remote_code=trust_remote_code, revision=revision, token=token, cache_dir=cache_dir,
-        quantize=quantize, min_agreement=min_agreement,
+        quantize=quantize, min_agreement=min_agreement, target=target,
         progress=lambda message: err_console.print(f"[cyan]>[/cyan] {message}", highlight=False),
     )
     shapes = ", ".join(f"{name}{shape}" for name, shape in metadata["shapes"].items())
@@ -103,15 +104,48 @@ def export_command(
 
 @app.command("validate")
 @user_errors
-def validate_command(package: Annotated[Path, typer.Argument(help="Package directory.")]) -> None:
-    """Check a package: files and sha256, onnx.checker, static dims, config, Optimum load and forward."""
-    from .validate import validate_optimum_compatibility
+def validate_command(
+    package: Annotated[Path, typer.Argument(help="Package directory.")],
+    target: Annotated[str | None, typer.Option(help="Check placement and drift on this target (e.g. qnn-htp).")] = None,
+    tolerance: Annotated[float | None, typer.Option(min=0, help="Largest deviation from CPU, relative to "
+                                                    "each output's largest magnitude (default 0.02).")] = None,
+) -> None:
+    """Check a package: files and sha256, onnx.checker, static dims, config, Optimum load and forward.
 
+    With --target: every node runs on the target (CPU fallback disabled), outputs within --tolerance of the CPU.
+    """
     if not package.is_dir():
         raise ModelExportError(f"Package directory not found: {package}")
+    if target is not None:
+        from .on_target import DEFAULT_TOLERANCE, validate_on_target
+        from .targets import get_target
+
+        tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
+        target_report = validate_on_target(package, get_target(target), tolerance=tolerance)
+        _print_target_report(target_report)
+        raise typer.Exit(0 if target_report.ok else 1)
+    from .validate import validate_optimum_compatibility
+
     report = validate_optimum_compatibility(package)
     _print_report(report)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _print_target_report(report: Any) -> None:
+    if report.fallback:
+        console.print(f"[red]FAIL[/red] placement: {len(report.fallback)} of {report.nodes} nodes are refused by "
+                      f"{report.provider} and fall back to the CPU:", highlight=False)
+        for node in report.fallback:
+            console.print(f"  {node.describe()}", markup=False, highlight=False)
+    else:
+        console.print(f"[green]PASS[/green] placement: all {report.nodes} nodes on {report.provider}", highlight=False)
+    for d in report.deviations:
+        mark = "[green]PASS[/green]" if d.relative <= report.tolerance else "[red]FAIL[/red]"
+        console.print(f"{mark} deviation {d.name}: max |{report.target} - cpu| = {d.deviation:.3g} "
+                      f"({d.relative:.2%} of its largest value {d.scale:.3g}; tolerance {report.tolerance:.2%})",
+                      highlight=False)
+    console.print(f"[bold green]runs on {report.target}[/bold green]" if report.ok
+                  else f"[bold red]does not run on {report.target} as on the CPU[/bold red]")
 
 
 @app.command("inspect")
@@ -136,6 +170,51 @@ def inspect_command(
     )
 
 
+@app.command("compare")
+@user_errors
+def compare_command(
+    package: Annotated[Path, typer.Argument(help="Package directory.")],
+    target: Annotated[str, typer.Option(help="The target to compare with the reference.")],
+    reference: Annotated[str, typer.Option(help="The target taken as exact.")] = "cpu",
+    text: Annotated[list[str] | None, typer.Option(help="An input text (repeat for a batch).")] = None,
+    image: Annotated[list[Path] | None, typer.Option(help="An input image file (repeat for a batch).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print the module tree with the largest deviation of each module's outputs, target vs reference."""
+    from .compare import JUMP_FACTOR, compare_on_target
+    from .sample import package_inputs
+    from .targets import get_target
+
+    if not package.is_dir():
+        raise ModelExportError(f"Package directory not found: {package}")
+    if text and image:
+        raise ModelExportError("Give --text or --image, not both: a package takes one kind of input")
+    comparison = compare_on_target(package, get_target(target), package_inputs(package, text or image or None),
+                                   get_target(reference))
+    if as_json:
+        print(json.dumps(comparison.to_dict(), indent=2))
+        return
+    tree = Tree(_deviation_label(comparison.root))
+    _grow_deviations(tree, comparison.root)
+    Console(width=max(console.width, 160)).print(tree)  # a deep tree's labels are never cut short
+    if comparison.first_jump is None:
+        console.print(f"No module's deviation jumps ({JUMP_FACTOR:g}x the largest before it): the drift builds up "
+                      "gradually", highlight=False)
+    else:
+        console.print(f"First jump: {comparison.first_jump or '(root)'}", highlight=False)
+
+
+def _deviation_label(node: Any) -> str:
+    name = node.path.rsplit(".", 1)[-1] if node.path else "(root)"
+    mark = "  [bold red]<- first jump[/bold red]" if node.jump else ""
+    return f"{name}  max |Δ| {node.deviation:.3g} ({node.relative:.2%} of {node.scale:.3g}){mark}"
+
+
+def _grow_deviations(tree: Tree, node: Any) -> None:
+    for child in node.children:
+        _grow_deviations(tree.add(_deviation_label(child)), child)
+
+
 def _tree_label(node: dict[str, Any]) -> str:
     name = node["path"].rsplit(".", 1)[-1] if node["path"] else "(root)"
     return f"{name} [dim]{node['class']}[/dim]  {node['total']} nodes ({node['nodes']} own)"
@@ -148,7 +227,7 @@ def _grow(tree: Tree, node: dict[str, Any]) -> None:
 
 @plugins_app.command("list")
 def plugins_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
-    """List installed plugins: distribution, version, modalities, tasks and hooks."""
+    """List installed plugins: distribution, version, modalities, tasks, execution targets and hooks."""
     from dataclasses import asdict
 
     from .plugins import list_plugins
@@ -159,10 +238,10 @@ def plugins_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
         return
     # Fold instead of the default ellipsis: a narrow terminal or a pipe (80 columns) must not cut names short.
     table = Table(*(Column(name, overflow="fold") for name in ("plugin", "distribution", "version", "modality",
-                                                                "tasks", "hooks")))
+                                                                "tasks", "targets", "hooks")))
     for row in rows:
         table.add_row(row.plugin, row.distribution, row.version, "\n".join(row.modality) or "-",
-                      "\n".join(row.tasks) or "-", "\n".join(row.hooks) or "-")
+                      "\n".join(row.tasks) or "-", "\n".join(row.targets) or "-", "\n".join(row.hooks) or "-")
     console.print(table)
 
 

@@ -36,6 +36,7 @@ from .plugins import hook, modality_for_inputs
 from .quiet import quieted
 from .shared_weights import save_sharing_weights
 from .source import ModelSource, load_config, local_files, resolve_source
+from .targets import apply_export_rewrites, get_target
 from .tasks import export_task_for, infer_task, onnx_config_for
 
 DEFAULT_OPSET = 18
@@ -81,20 +82,23 @@ def export(
     quantize: str | None = None,
     min_agreement: float = DEFAULT_MIN_AGREEMENT,
     progress: Progress | None = None,
+    target: str | None = None,
 ) -> dict[str, Any]:
     """Export MODEL (a local directory or Hub id) into OUT_DIR; return the export metadata.
 
     Every input and output dim of the written model.onnx is fixed. `input_shapes` fixes whole inputs by name
     (e.g. {"pixel_values": [2, 3, 224, 224], "input_ids": [8, 16]}: CLIP's images and texts get batches of their
     own). Dims not given fall back to the modality plugin's defaults. Several sequence lengths write one graph
-    per length (shape buckets, sharing one weights file); model.onnx is the largest. `quantize="int8"` writes dynamic int8 graphs, keeping the
-    modules most sensitive to it fp32 until they agree with fp32 to `min_agreement` (else a ModelExportError).
+    per length (shape buckets, sharing one weights file); model.onnx is the largest. `target` (e.g. "qnn-htp")
+    applies that target's graph rewrites to every graph. `quantize="int8"` writes dynamic int8 graphs, keeping
+    the modules most sensitive to it fp32 until they agree with fp32 to `min_agreement` (else a ModelExportError).
     A failed export leaves nothing behind.
     """
     if quantize not in (None, "int8"):
         raise ModelExportError(f"--quantize takes int8 (dynamic quantization for CPUs), not {quantize!r}")
     lengths = bucket_lengths(sequence_length)
     timer = _Timer(progress)
+    execution_target = get_target(target, require_available=False) if target else None
     out_dir = Path(out_dir).expanduser().resolve()
     source = resolve_source(model, revision, token, cache_dir, trust_remote_code)
     if source.is_local and out_dir in (Path(source.location), *Path(source.location).parents):
@@ -136,6 +140,9 @@ def export(
                     tag_model(bucket, torch_model)
                     models[bucket_file(length, lengths[-1])] = (bucket, io_signature(bucket))
         buckets = {name: _input_shapes(sig) for name, (_, sig) in models.items()} if len(models) > 1 else {}
+        if execution_target:
+            with timer.step("rewrite", f"Applying the {execution_target.name} target's graph rewrites"):
+                rewrites = {name: apply_export_rewrites(proto, execution_target) for name, (proto, _) in models.items()}
         if quantize:
             with timer.step("quantize", "Quantizing to int8 and measuring its agreement with fp32"):
                 int8, quantization = quantize_with_gate(
@@ -174,6 +181,8 @@ def export(
                 metadata.update(buckets=buckets, shared_weights=shared_weights)
             if quantize:
                 metadata["quantization"] = quantization
+            if execution_target:
+                metadata["target"] = {"name": execution_target.name, "rewrites": rewrites[MODEL_FILE]}
             (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
         if validate:
             from .validate import validate_optimum_compatibility

@@ -6,7 +6,8 @@ A modality plugin (text, vision, audio, multimodal, or a third party's) implemen
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +26,33 @@ class Modality:
     input_names: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class ExecutionTarget:
+    """Where a package runs: a name, its onnxruntime provider, and how to build a session for it.
+
+    `build_session(model, options)` returns an `onnxruntime.InferenceSession` on the target (model: a path
+    or serialized bytes; options: SessionOptions core has configured). `refused_ops` maps an op type the
+    target never runs to the one-line reason given to the user. `export_rewrites` are graph rewrites that
+    `export --target` applies (each takes the ModelProto, edits it in place, returns how many places it changed).
+    """
+
+    name: str
+    provider: str
+    is_available: Callable[[], bool]
+    build_session: Callable[[str | bytes, Any], Any]
+    install_hint: str = ""
+    refused_ops: Mapping[str, str] = field(default_factory=dict)
+    export_rewrites: tuple[Callable[[Any], int], ...] = ()
+
+
 @hookspec
 def register_modalities() -> list[Modality]:
     """Declare the modalities this plugin serves (name, tasks, identifying input names)."""
+
+
+@hookspec
+def register_targets() -> list[ExecutionTarget]:
+    """Declare the execution targets this plugin provides (e.g. cpu, qnn-htp) for validate / compare --target."""
 
 
 @hookspec(firstresult=True)

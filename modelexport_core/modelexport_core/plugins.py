@@ -37,6 +37,7 @@ class PluginInfo:
     version: str
     modality: tuple[str, ...]
     tasks: tuple[str, ...]
+    targets: tuple[str, ...]
     hooks: tuple[str, ...]
 
 
@@ -73,12 +74,13 @@ def _distributions() -> dict[str, tuple[str, str]]:
 
 
 def list_plugins() -> list[PluginInfo]:
-    """Describe every registered plugin: distribution, version, modalities, tasks and implemented hooks."""
+    """Describe every registered plugin: distribution, version, modalities, tasks, targets and implemented hooks."""
     pm = get_plugin_manager()
     distributions = _distributions()
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
         declared = getattr(plugin, "register_modalities", lambda: [])() or []
+        targets = getattr(plugin, "register_targets", lambda: [])() or []
         hooks = tuple(sorted(caller.name for caller in pm.get_hookcallers(plugin) or []))
         rows.append(
             PluginInfo(
@@ -87,6 +89,7 @@ def list_plugins() -> list[PluginInfo]:
                 version=distributions.get(name, ("-", "-"))[1],
                 modality=tuple(m.name for m in declared),
                 tasks=tuple(task for m in declared for task in m.tasks),
+                targets=tuple(t.name for t in targets),
                 hooks=hooks,
             )
         )

@@ -1,0 +1,122 @@
+"""The qnn-htp column of the README's compatibility matrix, as data: one row per (task, tiny model builder).
+
+`tests/test_qnn_matrix.py` measures every row in `make test`; `python tests/qnn_matrix.py` measures them
+again and prints the markdown rows (with the deviation of a plain export beside the qnn-htp export's).
+A new task gets its column by adding one `MatrixRow`.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tiny_models import write_spread_text_model
+from tiny_vision_models import BUILDERS, DETECTION_HEIGHT, DETECTION_WIDTH
+
+BATCH_SIZE = 4  # above 1, so that a batch row computed wrongly shows
+TEXT_SHAPES = {"sequence_length": 16}
+DETECTION_SHAPES = {"height": DETECTION_HEIGHT, "width": DETECTION_WIDTH}
+
+
+@dataclass(frozen=True)
+class MatrixRow:
+    """A task, the tiny model that stands for it, its builder (writes the model into a directory), export shapes.
+
+    `in_make_test`: measured by the test suite too (one model per task; the others by the script only).
+    `text_session_model`: the test suite's session-wide text model of this task (conftest's `text_package`,
+    the same builder at BATCH_SIZE x 16), so the suite exports it once for every text test.
+    """
+
+    task: str
+    model: str
+    build: Callable[[Path], Path]
+    shapes: dict[str, int] = field(default_factory=dict)
+    in_make_test: bool = True
+    text_session_model: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.task}-{self.model}"
+
+
+def _text(task: str) -> MatrixRow:
+    return MatrixRow(task, "BERT", functools.partial(write_spread_text_model, task=task), TEXT_SHAPES,
+                     text_session_model=True)
+
+
+ROWS = [
+    *(_text(task) for task in ("feature-extraction", "fill-mask", "question-answering", "text-classification",
+                               "token-classification", "zero-shot-classification")),
+    MatrixRow("image-classification", "ViT", BUILDERS["vit"]),
+    MatrixRow("image-classification", "ResNet", BUILDERS["resnet"], in_make_test=False),
+    MatrixRow("image-classification", "ConvNeXt", BUILDERS["convnext"], in_make_test=False),
+    MatrixRow("object-detection", "DETR", BUILDERS["detr"], DETECTION_SHAPES),
+    MatrixRow("object-detection", "YOLOS", BUILDERS["yolos"], DETECTION_SHAPES, in_make_test=False),
+    MatrixRow("image-segmentation", "SegFormer", BUILDERS["segformer"]),
+]
+
+
+@dataclass(frozen=True)
+class MatrixResult:
+    """One row measured: every node on QNN or not, and the largest output deviation relative to the output."""
+
+    row: MatrixRow
+    all_on_qnn: bool
+    deviation: float | None
+
+    def cell(self) -> str:
+        placed = "yes" if self.all_on_qnn else "no"
+        return placed if self.deviation is None else f"{placed}, {self.deviation:.2%}"
+
+
+def export_row(row: MatrixRow, workdir: Path, target: str | None = "qnn-htp") -> Path:
+    """Build the row's tiny model and export it at BATCH_SIZE (with `target`'s rewrites when given)."""
+    from modelexport_core import export
+    from modelexport_core.quiet import quieted
+
+    model_dir = workdir / "model" if (workdir / "model").is_dir() else row.build(workdir / "model")
+    out_dir = workdir / f"package-{target or 'plain'}"
+    with quieted("transformers", stdout=True):
+        export(model_dir, out_dir, task=row.task, batch_size=BATCH_SIZE, target=target, validate=False, **row.shapes)
+    return out_dir
+
+
+def measure(row: MatrixRow, package: Path) -> MatrixResult:
+    """`validate --target qnn-htp` on the package: placement from onnxruntime, deviation from the CPU."""
+    from modelexport_core.on_target import validate_on_target
+    from modelexport_core.targets import get_target
+
+    report = validate_on_target(package, get_target("qnn-htp"))
+    deviation = max((d.relative for d in report.deviations), default=None)
+    return MatrixResult(row, not report.fallback, deviation)
+
+
+def markdown(after: list[MatrixResult], before: list[MatrixResult] | None = None) -> str:
+    """The matrix rows: task, model, qnn-htp cell (and the plain export's cell when given)."""
+    header = "| task | tiny model | qnn-htp: all nodes on QNN, max deviation |"
+    lines = [header + (" plain export (no --target) |" if before else ""), "|---|---|---|" + ("---|" if before else "")]
+    for index, result in enumerate(after):
+        cells = [result.row.task, result.row.model, result.cell()] + ([before[index].cell()] if before else [])
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> None:
+    """Measure every row (qnn-htp export, and a plain export beside it) and print the markdown."""
+    after: list[MatrixResult] = []
+    before: list[MatrixResult] = []
+    for row in ROWS:
+        with tempfile.TemporaryDirectory() as scratch:
+            workdir = Path(scratch)
+            after.append(measure(row, export_row(row, workdir)))
+            before.append(measure(row, export_row(row, workdir, target=None)))
+        print(f"measured {row.id}", file=sys.stderr)
+    print(markdown(after, before))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,84 @@
+"""The qnn-htp column of the compatibility matrix: every supported task runs wholly on QNN, within tolerance."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+
+from modelexport_core.on_target import DEFAULT_TOLERANCE
+from modelexport_core.targets import apply_export_rewrites, get_target
+
+from conftest import TEXT_SEQUENCE_LENGTH
+from qnn_matrix import BATCH_SIZE, ROWS, TEXT_SHAPES, MatrixResult, MatrixRow, export_row, markdown, measure
+
+pytest.importorskip(
+    "onnxruntime_qnn", reason="needs onnxruntime-qnn: pip install 'modelexport-core[qnn]' (make setup installs it)"
+)
+
+TEST_ROWS = [row for row in ROWS if row.in_make_test]
+MEASURED: list[MatrixResult] = []
+PACKAGES: dict[str, Path] = {}
+
+
+def qnn_package(row: MatrixRow, text_package: Callable[[str, int], Path], workdir: Path) -> Path:
+    """The row exported for qnn-htp; a text row from the session's package plus the rewrites export applies."""
+    if not row.text_session_model:
+        return export_row(row, workdir)
+    assert TEXT_SHAPES == {"sequence_length": TEXT_SEQUENCE_LENGTH}
+    package = shutil.copytree(text_package(row.task, BATCH_SIZE), workdir / "package-qnn-htp")
+    model_proto = onnx.load(package / "model.onnx")
+    apply_export_rewrites(model_proto, get_target("qnn-htp"))
+    onnx.save(model_proto, package / "model.onnx")
+    return package
+
+
+@pytest.mark.parametrize("row", TEST_ROWS, ids=[row.id for row in TEST_ROWS])
+def test_every_task_runs_wholly_on_qnn_within_tolerance(row: MatrixRow, text_package, tmp_path: Path) -> None:
+    package = qnn_package(row, text_package, tmp_path)
+    PACKAGES[row.id] = package
+    result = measure(row, package)
+    MEASURED.append(result)
+    assert result.all_on_qnn, f"{row.id}: nodes fall back to the CPU"
+    assert result.deviation is not None and result.deviation <= DEFAULT_TOLERANCE, result.cell()
+
+
+def test_every_supported_task_has_a_row() -> None:
+    from modelexport_core.plugins import modalities
+
+    supported = {task for m in modalities() if m.name in ("text", "vision") for task in m.tasks}
+    assert supported == {row.task for row in TEST_ROWS}
+
+
+def test_matrix_prints_one_markdown_row_per_measured_row() -> None:
+    if not MEASURED:
+        pytest.skip("no row was measured in this session")
+    lines = markdown(MEASURED).splitlines()
+    assert lines[0].startswith("| task | tiny model | qnn-htp") and len(lines) == len(MEASURED) + 2
+    assert all(line.count("|") == 4 and "| yes, " in line for line in lines[2:])
+    print("\n" + "\n".join(lines))
+
+
+def test_compare_takes_real_images_through_the_packages_processor(tmp_path: Path) -> None:
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from modelexport_core.cli import app
+
+    if "image-classification-ViT" not in PACKAGES:
+        pytest.skip("the ViT row was not measured in this session")
+    image = tmp_path / "gradient.png"
+    Image.fromarray((np.arange(48 * 64 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)).save(image)
+    args = ["compare", str(PACKAGES["image-classification-ViT"]), "--target", "qnn-htp", "--image", str(image)]
+    result = CliRunner().invoke(app, [*args, "--json"])
+    assert result.exit_code == 0, result.output
+    tree = json.loads(result.stdout)["tree"]
+    assert tree["outputs"] == ["logits"] and tree["scale"] > 0
+    assert {child["path"] for child in tree["children"]} == {"vit", "classifier"}
+    both = CliRunner().invoke(app, [*args, "--text", "a cat"])
+    assert both.exit_code == 2 and "Give --text or --image, not both" in both.stderr
