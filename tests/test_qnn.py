@@ -286,14 +286,17 @@ def test_qnn_rewrite_turns_a_masked_fill_into_where() -> None:
     model_proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
     rng = np.random.default_rng(0)
     inputs = {"x": rng.standard_normal(shape).astype(np.float32), "mask": rng.random(shape) < 0.5}
-    on_cpu = target_session(model_proto.SerializeToString(), get_target("cpu")).run(None, inputs)[0]
+
+    def run(target: str) -> np.ndarray:
+        return target_session(model_proto.SerializeToString(), get_target(target)).run(None, inputs)[0]
+
+    on_cpu = run("cpu")
     with pytest.raises(Exception, match="fallback"):  # NonZero's output size depends on the data
-        target_session(model_proto.SerializeToString(), get_target("qnn-htp"))
+        run("qnn-htp")
 
     assert masked_fills_as_where(model_proto) == 1
     assert [node.op_type for node in model_proto.graph.node] == ["Where"]
     onnx.checker.check_model(model_proto)
-    np.testing.assert_array_equal(target_session(model_proto.SerializeToString(), get_target("cpu")).run(None, inputs)[0],
-                                  on_cpu)
-    on_qnn = target_session(model_proto.SerializeToString(), get_target("qnn-htp")).run(None, inputs)[0]
+    np.testing.assert_array_equal(run("cpu"), on_cpu)
+    on_qnn = run("qnn-htp")
     np.testing.assert_allclose(on_qnn, on_cpu, atol=1e-2)

@@ -77,20 +77,22 @@ def output_deviations(model_file: Path, target: ExecutionTarget, inputs: dict[st
 
 def validate_on_target(
     package: str | Path, target: ExecutionTarget, inputs: dict[str, np.ndarray] | None = None,
-    tolerance: float = DEFAULT_TOLERANCE, graph: str = MODEL_FILE,
+    tolerance: float = DEFAULT_TOLERANCE, graph: str | None = None,
 ) -> TargetReport:
     """Placement of every node (from onnxruntime) and, when all run on the target, each output's deviation.
 
-    `graph` is the package's file to check (model.onnx, or a shape bucket's). `inputs` default to the
+    `graph` names another file of the package to check (a shape bucket's). `inputs` default to the
     graph's fixed-shape inputs (ones for integer inputs). The deviation is relative to the output's largest
     magnitude on CPU.
     """
-    model_file = find_model_file(package).with_name(graph)
+    model_file = find_model_file(package)
+    model_file = model_file.with_name(graph) if graph else model_file
     refuse_unsupported_ops(model_file, target)
     placement = node_placement(model_file, target)
     report = TargetReport(
-        package=str(package), graph=graph, target=target.name, provider=target.provider, tolerance=tolerance,
-        nodes=len(placement), fallback=[node for node in placement if node.provider != target.provider],
+        package=str(package), graph=model_file.name, target=target.name, provider=target.provider,
+        tolerance=tolerance, nodes=len(placement),
+        fallback=[node for node in placement if node.provider != target.provider],
     )
     if not report.fallback:
         inputs = inputs or signature_inputs(io_signature(load_graph(model_file)))
