@@ -2,7 +2,9 @@
 
 For every task the plugins serve, a tiny model is built from its config, exported (validated), loaded by its
 ORTModel class, given its processor by `ONNXAutoProcessor`, and run through `create_pipeline` beside the
-transformers PyTorch pipeline on the same inputs. Prints one markdown row per task.
+transformers PyTorch pipeline on the same inputs. The last column is the task's qnn-htp cell (all nodes on
+QNN, max deviation), measured by `tests/qnn_matrix.py` at its own fixed shapes when onnxruntime-qnn is installed.
+Prints one markdown row per task.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ THREADS = 1  # for torch and onnxruntime alike
 SAME_ANSWER_ATOL = 1e-3  # scores agree within 1e-4 in the tests; boxes (pixels) within 1e-3
 HEADER = (
     "| task | tiny model | export: fixed input shapes | Optimum loads and runs it | ONNXAutoProcessor "
-    "| create_pipeline = PyTorch pipeline | time create_pipeline / PyTorch |\n|---|---|---|---|---|---|---|"
+    "| create_pipeline = PyTorch pipeline | time create_pipeline / PyTorch | qnn-htp: all nodes on QNN, max deviation |"
+    "\n|---|---|---|---|---|---|---|---|"
 )
 
 
@@ -42,12 +45,13 @@ class MatrixRow:
     processor: str
     difference: float
     ratio: float
+    qnn_htp: str = "not measured"
 
     def markdown(self) -> str:
         same = "yes" if self.difference <= SAME_ANSWER_ATOL else "NO"
         return (
             f"| {self.task} | {self.model} | {self.shapes} | {self.ort_class} | {self.processor} "
-            f"| {same} (max diff {self.difference:.0e}) | {self.ratio:.2f} |"
+            f"| {same} (max diff {self.difference:.0e}) | {self.ratio:.2f} | {self.qnn_htp} |"
         )
 
 
@@ -171,6 +175,18 @@ def cases() -> list[Case]:
     ]
 
 
+def qnn_htp_cell(case: Case, workdir: Path) -> str:
+    """The case's qnn-htp cell from its `tests/qnn_matrix.py` row (exported with --target qnn-htp)."""
+    import importlib.util
+
+    import qnn_matrix
+
+    if importlib.util.find_spec("onnxruntime_qnn") is None:
+        return "not measured (needs modelexport-core[qnn])"
+    row = next(row for row in qnn_matrix.ROWS if (row.task, row.model) == (case.task, case.model))
+    return qnn_matrix.measure(row, qnn_matrix.export_row(row, workdir)).cell()
+
+
 def main(out_dir: str | None = None) -> int:
     root = Path(out_dir or tempfile.mkdtemp(prefix="modelexport-matrix-"))
     print(HEADER)
@@ -180,6 +196,7 @@ def main(out_dir: str | None = None) -> int:
             package = root / "packages" / case.task
             export(source, package, task=case.task, force=True, **case.export_kwargs)
             row = matrix_row(case, source, package)
+            row.qnn_htp = qnn_htp_cell(case, root / "qnn-htp" / case.task)
         print(row.markdown(), flush=True)
     return 0
 

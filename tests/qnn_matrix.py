@@ -14,19 +14,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tiny_audio_models import write_tiny_audio_classifier, write_tiny_ctc
 from tiny_models import write_spread_text_model
+from tiny_multimodal_models import CLIP_IMAGE_SIZE, write_tiny_clip, write_tiny_layoutlm
 from tiny_vision_models import BUILDERS, DETECTION_HEIGHT, DETECTION_WIDTH
 
 BATCH_SIZE = 4  # above 1, so that a batch row computed wrongly shows
 TEXT_SHAPES = {"sequence_length": 16}
 DETECTION_SHAPES = {"height": DETECTION_HEIGHT, "width": DETECTION_WIDTH}
+AUDIO_SHAPES = {"audio_sequence_length": 2000}  # 1/8 s: the simulator's time grows with the frames
+CLIP_SHAPES = {"input_shapes": {"pixel_values": [BATCH_SIZE, 3, CLIP_IMAGE_SIZE, CLIP_IMAGE_SIZE],
+                                "input_ids": [BATCH_SIZE, 16]}}
 
 
 @dataclass(frozen=True)
 class MatrixRow:
     """A task, the tiny model that stands for it, its builder (writes the model into a directory), export shapes.
 
-    `in_make_test`: measured by the test suite too (one model per task; the others by the script only).
+    `in_make_test`: measured by the test suite too (one model per task, the CTC head aside: its Wav2Vec2
+    encoder is the audio classifier's; the others by the script only).
     `text_session_model`: the test suite's session-wide text model of this task (conftest's `text_package`,
     the same builder at BATCH_SIZE x 16), so the suite exports it once for every text test.
     """
@@ -57,6 +63,10 @@ ROWS = [
     MatrixRow("object-detection", "DETR", BUILDERS["detr"], DETECTION_SHAPES),
     MatrixRow("object-detection", "YOLOS", BUILDERS["yolos"], DETECTION_SHAPES, in_make_test=False),
     MatrixRow("image-segmentation", "SegFormer", BUILDERS["segformer"]),
+    MatrixRow("audio-classification", "Wav2Vec2", write_tiny_audio_classifier, AUDIO_SHAPES),
+    MatrixRow("automatic-speech-recognition", "Wav2Vec2 CTC", write_tiny_ctc, AUDIO_SHAPES, in_make_test=False),
+    MatrixRow("zero-shot-image-classification", "CLIP", write_tiny_clip, CLIP_SHAPES),
+    MatrixRow("document-question-answering", "LayoutLM v1", write_tiny_layoutlm, TEXT_SHAPES),
 ]
 
 

@@ -75,7 +75,7 @@ def test_qnn_export_removes_the_drift_of_broadcast_position_embeddings(package: 
     assert validate_on_target(qnn_package, get_target("cpu")).deviations[0].deviation == 0.0  # cpu against itself
     assert compare_on_target(package, qnn, package_inputs(package)).first_jump == "bert.embeddings.LayerNorm"
     assert json.loads((qnn_package / "export_metadata.json").read_text())["target"] == {
-        "name": "qnn-htp", "rewrites": {"materialize_broadcasts_into_layernorm": 1}
+        "name": "qnn-htp", "rewrites": {"materialize_broadcasts_into_layernorm": 1, "masked_fills_as_where": 0}
     }
     inputs = package_inputs(package, [TEXT, "hello world", "the quick brown fox"])
     plain, rewritten = (_cpu_logits(p, inputs, onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL) for p in both)
@@ -236,3 +236,67 @@ def test_qnn_rewrite_expands_a_computed_broadcast_operand() -> None:
     assert [node.op_type for node in model_proto.graph.node] == ["Gather", "Expand", "Add", "LayerNormalization"]
     onnx.checker.check_model(model_proto)
     assert deviation() < 0.01  # fp16 rounding of values of about 1
+
+
+def test_validate_target_checks_every_shape_bucket(text_model: Callable[[str], Path], tmp_path: Path) -> None:
+    """A bucketed qnn-htp export passes graph by graph; a bucket made dynamic fails on its own."""
+    from modelexport_core import export
+
+    bucketed = tmp_path / "bucketed"
+    export(text_model(TASK), bucketed, task=TASK, batch_size=2, sequence_length=[8, 16], target="qnn-htp",
+           validate=False)
+    run = invoke("validate", bucketed, "--target", "qnn-htp")
+    assert run.returncode == 0, run.stdout
+    lines = run.stdout.splitlines()
+    assert [line for line in lines if line.endswith(".onnx")] == ["model.onnx", "model_seq8.onnx"]
+    assert sum(line.startswith("PASS placement: all ") for line in lines) == 2
+    assert sum(line.startswith("PASS deviation logits") for line in lines) == 2
+
+    bucket = onnx.load(bucketed / "model_seq8.onnx", load_external_data=False)  # the weights stay shared
+    bucket.graph.input[0].type.tensor_type.shape.dim[0].dim_param = "batch"
+    onnx.save(bucket, bucketed / "model_seq8.onnx")
+    report = validate_on_target(bucketed, get_target("qnn-htp"), graph="model_seq8.onnx")
+    assert report.graph == "model_seq8.onnx" and not report.ok
+    assert "Gather bert.embeddings.word_embeddings" in [node.describe() for node in report.fallback]
+
+
+def test_qnn_rewrite_turns_a_masked_fill_into_where() -> None:
+    """`x[mask] = 0` as PyTorch exports it (Wav2Vec2's padded frames): NonZero is refused; Where runs on QNN."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from modelexport_core.rewrites import masked_fills_as_where
+
+    shape = [2, 8, 4]
+    constants = {"zero": np.zeros((), np.float32), "flat": np.array([-1], np.int64)}
+    graph = helper.make_graph(
+        [helper.make_node("NonZero", ["mask"], ["indices_t"], name="nonzero"),
+         helper.make_node("Transpose", ["indices_t"], ["indices"], name="transpose", perm=[1, 0]),
+         helper.make_node("Cast", ["mask"], ["mask_int"], name="cast", to=TensorProto.INT64),
+         helper.make_node("ReduceSum", ["mask_int"], ["count"], name="count", keepdims=1),
+         helper.make_node("Reshape", ["count", "flat"], ["size"], name="size"),
+         helper.make_node("Expand", ["zero", "size"], ["zeros"], name="expand"),
+         helper.make_node("Reshape", ["zeros", "flat"], ["updates"], name="reshape"),
+         helper.make_node("ScatterND", ["x", "indices", "updates"], ["y"], name="index_put")],
+        "masked_fill",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
+         helper.make_tensor_value_info("mask", TensorProto.BOOL, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+        [numpy_helper.from_array(v, k) for k, v in constants.items()],
+    )
+    model_proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
+    rng = np.random.default_rng(0)
+    inputs = {"x": rng.standard_normal(shape).astype(np.float32), "mask": rng.random(shape) < 0.5}
+
+    def run(target: str) -> np.ndarray:
+        return target_session(model_proto.SerializeToString(), get_target(target)).run(None, inputs)[0]
+
+    on_cpu = run("cpu")
+    with pytest.raises(Exception, match="fallback"):  # NonZero's output size depends on the data
+        run("qnn-htp")
+
+    assert masked_fills_as_where(model_proto) == 1
+    assert [node.op_type for node in model_proto.graph.node] == ["Where"]
+    onnx.checker.check_model(model_proto)
+    np.testing.assert_array_equal(run("cpu"), on_cpu)
+    on_qnn = run("qnn-htp")
+    np.testing.assert_allclose(on_qnn, on_cpu, atol=1e-2)

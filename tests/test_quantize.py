@@ -90,3 +90,12 @@ def test_a_gate_that_cannot_pass_is_a_user_error_that_leaves_nothing(source: Pat
     assert not out_dir.exists()
     with pytest.raises(ModelExportError, match=r"^--quantize takes int8 \(dynamic quantization for CPUs\), not 'int4'$"):
         export(source, out_dir, task=TASK, quantize="int4")
+
+
+def test_validate_on_qnn_htp_says_dynamic_int8_is_cpu_only(int8_package: Path) -> None:
+    from test_errors import assert_user_error, invoke
+
+    pytest.importorskip("onnxruntime_qnn", reason="needs onnxruntime-qnn: pip install 'modelexport-core[qnn]'")
+    line = assert_user_error(invoke("validate", int8_package, "--target", "qnn-htp"),
+                             "dynamic int8 quantization", "a CPU-only feature that QNN refuses")
+    assert line.startswith("Error: bucketed-int8 holds DynamicQuantizeLinear nodes")

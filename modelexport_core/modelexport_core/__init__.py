@@ -8,7 +8,7 @@ from .errors import ModelExportError, PluginMissingError  # noqa: E402
 from .export import export  # noqa: E402
 from .fixed import FixedShapeProcessor, FixedShapeWarning  # noqa: E402
 from .hookspecs import ExecutionTarget, Modality, hookimpl  # noqa: E402
-from .on_target import validate_on_target  # noqa: E402
+from .on_target import validate_every_graph_on_target, validate_on_target  # noqa: E402
 from .pipeline import create_pipeline  # noqa: E402
 from .shapes import DetectedShapes, detect_shapes  # noqa: E402
 from .targets import get_target  # noqa: E402
@@ -29,6 +29,7 @@ __all__ = [
     "export",
     "get_target",
     "hookimpl",
+    "validate_every_graph_on_target",
     "validate_on_target",
     "validate_optimum_compatibility",
 ]

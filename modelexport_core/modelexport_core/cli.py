@@ -112,18 +112,22 @@ def validate_command(
 ) -> None:
     """Check a package: files and sha256, onnx.checker, static dims, config, Optimum load and forward.
 
-    With --target: every node runs on the target (CPU fallback disabled), outputs within --tolerance of the CPU.
+    With --target: every node of every graph (shape buckets too) runs on the target (CPU fallback disabled),
+    outputs within --tolerance of the CPU.
     """
     if not package.is_dir():
         raise ModelExportError(f"Package directory not found: {package}")
     if target is not None:
-        from .on_target import DEFAULT_TOLERANCE, validate_on_target
+        from .on_target import DEFAULT_TOLERANCE, validate_every_graph_on_target
         from .targets import get_target
 
         tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
-        target_report = validate_on_target(package, get_target(target), tolerance=tolerance)
-        _print_target_report(target_report)
-        raise typer.Exit(0 if target_report.ok else 1)
+        target_reports = validate_every_graph_on_target(package, get_target(target), tolerance=tolerance)
+        for target_report in target_reports:
+            if len(target_reports) > 1:
+                console.print(f"[bold]{target_report.graph}[/bold]", highlight=False)
+            _print_target_report(target_report)
+        raise typer.Exit(0 if all(r.ok for r in target_reports) else 1)
     from .validate import validate_optimum_compatibility
 
     report = validate_optimum_compatibility(package)

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import numpy as np
 
+from .buckets import read_buckets
 from .builtin import CPU
 from .errors import ModelExportError
 from .hierarchy import iter_nodes
 from .hookspecs import ExecutionTarget
-from .package import find_model_file, load_graph
+from .package import MODEL_FILE, find_model_file, io_signature, load_graph
 from .placement import PlacedNode, node_placement
 from .targets import target_session
-from .validate import fixed_shape_inputs
+from .validate import signature_inputs
 
 # fp16 (how NPUs such as QNN's HTP run float graphs) keeps 11 significant bits: each op rounds to within
 # 2**-11 (4.9e-4) of the value, and a few dozen ops in a row compound that to about 1%. A larger deviation
@@ -40,6 +41,7 @@ class TargetReport:
     """Where each node of a package runs on a target, and each output's deviation from the CPU."""
 
     package: str
+    graph: str
     target: str
     provider: str
     tolerance: float
@@ -75,20 +77,33 @@ def output_deviations(model_file: Path, target: ExecutionTarget, inputs: dict[st
 
 def validate_on_target(
     package: str | Path, target: ExecutionTarget, inputs: dict[str, np.ndarray] | None = None,
-    tolerance: float = DEFAULT_TOLERANCE,
+    tolerance: float = DEFAULT_TOLERANCE, graph: str | None = None,
 ) -> TargetReport:
     """Placement of every node (from onnxruntime) and, when all run on the target, each output's deviation.
 
-    `inputs` default to the package's fixed-shape inputs (ones for integer inputs). The deviation is
-    relative to the output's largest magnitude on CPU.
+    `graph` names another file of the package to check (a shape bucket's). `inputs` default to the
+    graph's fixed-shape inputs (ones for integer inputs). The deviation is relative to the output's largest
+    magnitude on CPU.
     """
     model_file = find_model_file(package)
+    model_file = model_file.with_name(graph) if graph else model_file
     refuse_unsupported_ops(model_file, target)
     placement = node_placement(model_file, target)
     report = TargetReport(
-        package=str(package), target=target.name, provider=target.provider, tolerance=tolerance,
-        nodes=len(placement), fallback=[node for node in placement if node.provider != target.provider],
+        package=str(package), graph=model_file.name, target=target.name, provider=target.provider,
+        tolerance=tolerance, nodes=len(placement),
+        fallback=[node for node in placement if node.provider != target.provider],
     )
     if not report.fallback:
-        report.deviations = output_deviations(model_file, target, inputs or fixed_shape_inputs(model_file.parent))
+        inputs = inputs or signature_inputs(io_signature(load_graph(model_file)))
+        report.deviations = output_deviations(model_file, target, inputs)
     return report
+
+
+def validate_every_graph_on_target(
+    package: str | Path, target: ExecutionTarget, tolerance: float = DEFAULT_TOLERANCE
+) -> list[TargetReport]:
+    """`validate_on_target` on every graph of the package: model.onnx, then each other shape bucket."""
+    buckets = read_buckets(find_model_file(package), "metadata_props")
+    graphs = [MODEL_FILE, *(name for name in buckets if name != MODEL_FILE)]
+    return [validate_on_target(package, target, tolerance=tolerance, graph=graph) for graph in graphs]

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .hookspecs import ExecutionTarget, hookimpl
-from .rewrites import materialize_broadcasts_into_layernorm
+from .rewrites import masked_fills_as_where, materialize_broadcasts_into_layernorm
 
 PROVIDER = "QNNExecutionProvider"
 # The simulated device: Snapdragon 8 Gen 3 (soc_model 60) with its Hexagon v75 HTP.
@@ -73,7 +73,7 @@ QNN_HTP = ExecutionTarget(
     build_session=_session,
     install_hint="pip install 'modelexport-core[qnn]'",
     refused_ops={op: _DYNAMIC_INT8.format(op=op) for op in ("DynamicQuantizeLinear", "MatMulInteger", "ConvInteger")},
-    export_rewrites=(materialize_broadcasts_into_layernorm,),
+    export_rewrites=(materialize_broadcasts_into_layernorm, masked_fills_as_where),
 )
 
 
