@@ -135,7 +135,7 @@ def run_corpus_benchmark(
         gc.collect()
         with PeakMemory() as memory:
             processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
-            run, preprocess_seconds = _raw_session_runner(package_dir, processor, texts, threads)
+            run, preprocess_seconds = _raw_session_runner(package_dir, processor, texts, threads, {})
             seconds = _median_seconds(run, warmup, repeats)
         detail = f"inputs tokenized beforehand, in {preprocess_seconds * 1000:.0f} ms (not counted)"
         report.rows.append(CorpusRow("raw", LABELS["raw"], seconds, memory.peak_mb, detail))
