@@ -11,12 +11,12 @@ import pytest
 
 from modelexport_core import ModelExportError, create_pipeline, export
 from modelexport_core.hierarchy import MODULE_PATH, iter_nodes, node_tags
-from modelexport_core.quantize import module_sensitivity, quantizable_modules, quantize_selectively
+from modelexport_core.quantize import module_sensitivity, quantizable_modules, quantize_graph, select_fp32_modules
+from modelexport_text.corpus import corpus_sentences
 
 from tiny_models import write_tiny_text_model
 
 TASK = "feature-extraction"
-TEXTS = ["hello world", "the cat is happy today", "my name is john and i live in paris with mary"]
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +28,7 @@ def source(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def int8_package(source: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out_dir = tmp_path_factory.mktemp("int8") / "bucketed-int8"
-    export(source, out_dir, task=TASK, batch_size=2, sequence_length=[8, 16], quantize="int8", validate=False)
+    export(source, out_dir, task=TASK, batch_size=8, sequence_length=[8, 16], quantize="int8", validate=False)
     return out_dir
 
 
@@ -41,7 +41,7 @@ def test_int8_export_records_the_gate_and_tags_every_node(int8_package: Path) ->
     report = json.loads((int8_package / "export_metadata.json").read_text())["quantization"]
     assert report["metric"] == "cosine" and report["min_agreement"] == 0.99
     assert 0.99 <= report["value"] < 1 and report["max_deviation"] > 0
-    assert report["inputs"] == 2 + 96  # the validation batch and the held-out sentences
+    assert report["inputs"] == 8 + len(corpus_sentences())  # the validation batch and the whole corpus
     assert len(report["most_sensitive"]) == 5
     for name in ("model.onnx", "model_seq8.onnx"):
         graph = onnx.load(int8_package / name, load_external_data=False).graph
@@ -51,13 +51,16 @@ def test_int8_export_records_the_gate_and_tags_every_node(int8_package: Path) ->
         assert integer and all(path.startswith("encoder.layer.") for path in integer)  # the Linear each replaced
 
 
-def test_int8_pipeline_embeddings_stay_close_to_pytorch(int8_package: Path, source: Path) -> None:
+def test_int8_pipeline_meets_the_gate_on_every_corpus_sentence(int8_package: Path, source: Path) -> None:
+    """The gate runs the corpus as create_pipeline does (sorted, bucketed), so what it passed holds for users."""
     from transformers import pipeline
 
-    ours = create_pipeline(TASK, int8_package)(TEXTS, batch_size=2)
-    reference = pipeline(TASK, model=str(source), framework="pt")(TEXTS)
+    corpus = list(corpus_sentences())
+    ours = create_pipeline(TASK, int8_package)(corpus, batch_size=8)
+    reference = pipeline(TASK, model=str(source), framework="pt")(corpus, tokenize_kwargs={"truncation": True, "max_length": 16})
     cosines = [float(_mean_pooled(a) @ _mean_pooled(b)) for a, b in zip(ours, reference, strict=True)]
-    assert min(cosines) >= 0.99, cosines
+    gate = json.loads((int8_package / "export_metadata.json").read_text())["quantization"]["value"]
+    assert min(cosines) >= 0.99 and min(cosines) == pytest.approx(gate, abs=1e-4), (min(cosines), gate)
     assert ours[0] != reference[0]  # quantized: close, not equal
 
 
@@ -69,15 +72,16 @@ def test_the_most_sensitive_modules_stay_fp32_until_the_gate_passes(text_package
     assert set(sensitivity) == set(quantizable_modules(model)) and all(v > 0 for v in sensitivity.values())
     tries: list[int] = []
 
-    def passes(quantized: onnx.ModelProto) -> bool:
-        tries.append(sum(node.op_type == "MatMul" for node in quantized.graph.node))
-        return len(tries) == 3
+    def accepts(keep_fp32: list[str]) -> bool:
+        tries.append(len(keep_fp32))
+        return len(keep_fp32) >= 3
 
-    quantized, kept, _ = quantize_selectively(model, feeds, passes)
+    kept, _ = select_fp32_modules(model, feeds, accepts, max_fp32_fraction=1.0)
     ranked = sorted(sensitivity, key=sensitivity.__getitem__, reverse=True)
-    assert kept == ranked[:2]  # 0, then 1, then 2 modules kept fp32
+    assert tries == [0, 1, 2, 4, 3] and kept == ranked[:3]  # doubling up to a count accepted, then bisection
+    quantized = quantize_graph(model, kept)
     still_fp32 = {node_tags(node)[MODULE_PATH] for node in quantized.graph.node if node.op_type == "MatMul"}
-    assert set(kept) <= still_fp32 and tries[0] < tries[1] < tries[2]
+    assert set(kept) <= still_fp32
 
 
 def test_a_gate_that_cannot_pass_is_a_user_error_that_leaves_nothing(source: Path, tmp_path: Path) -> None:

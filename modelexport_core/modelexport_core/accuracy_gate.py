@@ -10,28 +10,29 @@ import onnx
 from .errors import ModelExportError
 from .package import io_signature
 from .plugins import hook
-from .quantize import Feeds, quantize_graph, quantize_selectively
+from .quantize import Feeds, quantize_graph, select_fp32_modules
 from .quiet import quieted
+from .sorting import length_order
 from .validate import signature_inputs
 
 DEFAULT_MIN_AGREEMENT = 0.99
-CALIBRATION_SIZE = 32  # the first realistic inputs measure each module's sensitivity ...
-HELD_OUT_SIZE = 96  # ... the next ones, held out from that, decide whether int8 agrees with fp32
+CALIBRATION_SIZE = 32  # the first corpus inputs measure each module's sensitivity; the gate runs the whole corpus
+Batch = tuple[str, dict[str, np.ndarray]]  # (graph name, its feed)
 
 
-def _run(model: onnx.ModelProto, feeds: Feeds) -> list[np.ndarray]:
-    """The first output of every feed."""
+def _run(models: dict[str, onnx.ModelProto], batches: list[Batch]) -> list[np.ndarray]:
+    """The first output of every batch, each on its graph."""
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return [session.run(None, feed)[0] for feed in feeds]
+    sessions = {
+        name: onnxruntime.InferenceSession(models[name].SerializeToString(), providers=["CPUExecutionProvider"])
+        for name in dict.fromkeys(name for name, _ in batches)
+    }
+    return [sessions[name].run(None, feed)[0] for name, feed in batches]
 
 
-def realistic_feeds(model: onnx.ModelProto, modality: str, processor_dir: str) -> tuple[Feeds, list[int]]:
-    """The modality's benchmark corpus, processed to the graph's fixed shapes: feeds and real rows of each."""
-    corpus = hook().benchmark_corpus(modality=modality)
-    if not corpus:
-        return [], []
+def realistic_feeds(model: onnx.ModelProto, modality: str, processor_dir: str, items: list[Any]) -> tuple[Feeds, list[int]]:
+    """`items` (from the modality's benchmark corpus) processed to the graph's fixed shapes: feeds and real rows."""
     signature = io_signature(model)
     shapes = hook().detect_shapes(modality=modality, input_shapes={i["name"]: i["shape"] for i in signature["inputs"]})
     processor = hook().wrap_processor(
@@ -39,14 +40,27 @@ def realistic_feeds(model: onnx.ModelProto, modality: str, processor_dir: str) -
     )
     names, batch = {i["name"] for i in signature["inputs"]}, shapes["batch_size"]
     feeds, rows = [], []
-    corpus = corpus[: CALIBRATION_SIZE + HELD_OUT_SIZE]
-    for start in range(0, len(corpus), batch):
+    for start in range(0, len(items), batch):
         with quieted():  # realistic texts longer than the fixed length are truncated, as at inference
-            encoded = processor(list(corpus[start : start + batch]), return_tensors="np")
-        real = min(batch, len(corpus) - start)
+            encoded = processor(list(items[start : start + batch]), return_tensors="np")
         feeds.append({k: _pad_rows(np.asarray(v), batch) for k, v in encoded.items() if k in names})
-        rows.append(real)
+        rows.append(min(batch, len(items) - start))
     return feeds, rows
+
+
+def in_buckets(feeds: Feeds, models: dict[str, onnx.ModelProto]) -> list[Batch]:
+    """Each feed of the largest graph (the first) on the smallest graph holding its real tokens, inputs cut to
+    that graph's shapes, as create_pipeline serves them."""
+    shapes = {name: {i["name"]: i["shape"] for i in io_signature(model)["inputs"]} for name, model in models.items()}
+    by_length = sorted(shapes, key=lambda name: shapes[name].get("attention_mask", [0, 0])[1])
+    batches = []
+    for feed in feeds:
+        mask = feed.get("attention_mask")
+        needed = int(np.flatnonzero(mask.any(axis=0))[-1]) + 1 if mask is not None and mask.ndim == 2 else None
+        fits = [n for n in by_length if needed and shapes[n]["attention_mask"][1] >= needed]
+        name = fits[0] if fits else next(iter(models))
+        batches.append((name, {k: v[tuple(slice(0, dim) for dim in shapes[name][k])] for k, v in feed.items()}))
+    return batches
 
 
 def _pad_rows(array: np.ndarray, batch: int) -> np.ndarray:
@@ -75,22 +89,26 @@ def agreement(task: str, reference: list[np.ndarray], candidate: list[np.ndarray
 def quantize_with_gate(
     models: dict[str, onnx.ModelProto], task: str, modality: str, processor_dir: str, min_agreement: float
 ) -> tuple[dict[str, onnx.ModelProto], dict[str, Any]]:
-    """int8 versions of every graph (buckets alike), with the most sensitive modules kept fp32 until the largest
-    graph agrees with fp32 on validation and held-out realistic inputs; a user error when it never does."""
-    largest = next(iter(models.values()))
-    real, real_rows = realistic_feeds(largest, modality, processor_dir)
-    calibration = real[: -(-CALIBRATION_SIZE // real_rows[0])] if real else []
-    validation = [signature_inputs(io_signature(largest))]
-    feeds = validation + real[len(calibration) :]
-    rows = [len(next(iter(validation[0].values())))] + real_rows[len(calibration) :]
-    reference = _run(largest, feeds)
-    results: dict[str, Any] = {}
+    """int8 versions of every graph (buckets alike), with the most sensitive modules kept fp32 until int8 agrees with
+    fp32 on the validation inputs and on the whole benchmark corpus, sorted and bucketed as create_pipeline runs it
+    (models: the largest graph first); a user error when it never does."""
+    largest = next(iter(models))
+    corpus = hook().benchmark_corpus(modality=modality) or []
+    calibration, _ = realistic_feeds(models[largest], modality, processor_dir, corpus[:CALIBRATION_SIZE])
+    ordered, rows = realistic_feeds(models[largest], modality, processor_dir, [corpus[i] for i in length_order(corpus)])
+    validation = signature_inputs(io_signature(models[largest]))
+    batches = [(largest, validation), *in_buckets(ordered, models)]
+    feeds, rows = [feed for _, feed in batches], [len(next(iter(validation.values()))), *rows]
+    reference = _run(models, batches)
+    trials: dict[tuple[str, ...], tuple[dict[str, onnx.ModelProto], dict[str, Any]]] = {}
 
-    def passes(quantized: onnx.ModelProto) -> bool:
-        results.update(agreement(task, reference, _run(quantized, feeds), feeds, rows))
-        return results["value"] >= min_agreement
+    def accepts(keep_fp32: list[str]) -> bool:
+        quantized = {name: quantize_graph(models[name], keep_fp32) for name in dict.fromkeys(n for n, _ in batches)}
+        trials[tuple(keep_fp32)] = quantized, agreement(task, reference, _run(quantized, batches), feeds, rows)
+        return trials[tuple(keep_fp32)][1]["value"] >= min_agreement
 
-    quantized, kept, sensitivity = quantize_selectively(largest, calibration or validation, passes)
+    kept, sensitivity = select_fp32_modules(models[largest], calibration or [validation], accepts)
+    quantized, results = trials[tuple(kept)]
     report = {
         "method": "dynamic int8 (per-channel int8 weights, uint8 activations), onnxruntime",
         **results,
@@ -103,5 +121,4 @@ def quantize_with_gate(
             f"int8 {results['metric']} {results['value']:.6f} is below --min-agreement {min_agreement} even with "
             f"{len(kept)} modules kept fp32: export without --quantize, or lower --min-agreement"
         )
-    names = list(models)
-    return {names[0]: quantized, **{name: quantize_graph(models[name], kept) for name in names[1:]}}, report
+    return {name: quantized.get(name) or quantize_graph(models[name], kept) for name in models}, report

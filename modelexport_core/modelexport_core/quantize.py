@@ -94,22 +94,26 @@ def _transposed(node: onnx.NodeProto) -> bool:
     return any(a.name == "transB" and a.i == 1 for a in node.attribute)
 
 
-def quantize_selectively(
+def select_fp32_modules(
     model: onnx.ModelProto,
     calibration: Feeds,
-    passes: Callable[[onnx.ModelProto], bool],
+    accepts: Callable[[list[str]], bool],
     max_fp32_fraction: float = 0.25,
-) -> tuple[onnx.ModelProto, list[str], dict[str, float]]:
-    """Quantize everything, then keep the 1, 2, 4, ... most sensitive modules fp32 until `passes` accepts.
+) -> tuple[list[str], dict[str, float]]:
+    """The fewest of the most sensitive modules whose keeping fp32 `accepts` takes: 0, 1, 2, 4, ... of them until
+    it does, then a bisection between the last count refused and the first accepted.
 
-    Returns the last graph tried, the modules kept fp32, and every module's sensitivity.
+    Returns those modules (the most allowed when none is accepted) and every module's sensitivity.
     """
     sensitivity = module_sensitivity(model, calibration)
     ranked = sorted(sensitivity, key=sensitivity.__getitem__, reverse=True)
     limit = max(1, int(len(ranked) * max_fp32_fraction))
-    keep = 0
-    while True:
-        quantized = quantize_graph(model, ranked[:keep])
-        if passes(quantized) or keep >= limit:
-            return quantized, ranked[:keep], sensitivity
-        keep = min(limit, max(1, keep * 2))
+    refused, keep = -1, 0
+    while not accepts(ranked[:keep]):
+        if keep >= limit:
+            return ranked[:keep], sensitivity
+        refused, keep = keep, min(limit, max(1, keep * 2))
+    while keep - refused > 1:
+        middle = (refused + keep) // 2
+        refused, keep = (refused, middle) if accepts(ranked[:middle]) else (middle, keep)
+    return ranked[:keep], sensitivity

@@ -5,6 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 
+def length_order(items: list[Any]) -> list[int]:
+    """Indices of `items` shortest first when they are all texts, else in their own order."""
+    if not all(isinstance(item, str) for item in items):
+        return list(range(len(items)))
+    return sorted(range(len(items)), key=lambda i: len(items[i]))
+
+
 class LengthSortedCalls:
     """Pipeline mixin: a call on a list of texts runs them shortest first and answers in the caller's order."""
 
@@ -12,7 +19,7 @@ class LengthSortedCalls:
         texts = args[0] if args else None
         if not (isinstance(texts, list) and len(texts) > 1 and all(isinstance(text, str) for text in texts)):
             return super().__call__(*args, **kwargs)  # type: ignore[misc]
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        order = length_order(texts)
         answers = super().__call__([texts[i] for i in order], *args[1:], **kwargs)  # type: ignore[misc]
         restored: list[Any] = [None] * len(texts)
         for position, index in enumerate(order):
