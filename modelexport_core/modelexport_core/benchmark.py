@@ -66,7 +66,7 @@ def _session_options(threads: int) -> Any:
 
 
 def _raw_session_runner(
-    package_dir: Path, processor: Any, inputs: list[Any], threads: int, processor_kwargs: dict[str, Any] | None = None
+    package_dir: Path, processor: Any, inputs: list[Any], threads: int, processor_kwargs: dict[str, Any]
 ) -> tuple[Callable, float]:
     """A runner that feeds pre-processed fixed-shape batches straight to an InferenceSession.
 
@@ -84,7 +84,7 @@ def _raw_session_runner(
     axes = batch_axes(package_dir / MODEL_FILE, detected.input_shapes, batch)
     start = time.perf_counter()
     encoded = [
-        processor(inputs[i : i + batch], return_tensors="np", **(processor_kwargs or {})) for i in range(0, len(inputs), batch)
+        processor(inputs[i : i + batch], return_tensors="np", **processor_kwargs) for i in range(0, len(inputs), batch)
     ]
     preprocess_seconds = time.perf_counter() - start
     arrays = [{k: np.asarray(v) for k, v in e.items() if k in names} for e in encoded]
