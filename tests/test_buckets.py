@@ -137,6 +137,19 @@ def test_bucketed_pipeline_matches_pytorch(bucketed, reference, task: str) -> No
     assert runs[TEXT_SEQUENCE_LENGTH] and runs[8], runs
 
 
+def test_bucketed_pipeline_pads_each_call_to_its_bucket(bucketed) -> None:
+    """The pipeline's tokenizer pads a short text to the small bucket, not to the fixed length, and a long one
+    to the fixed length; a stride leaves room in the bucket it picks."""
+    pipe = create_pipeline("feature-extraction", bucketed("feature-extraction"), batch_size=2)
+    assert len(pipe.tokenizer("hello world")["input_ids"]) == 8
+    assert len(pipe.tokenizer(" ".join(["word"] * 12))["input_ids"]) == TEXT_SEQUENCE_LENGTH
+    with _quiet():
+        strided = pipe.tokenizer("who?", "john.", stride=6, truncation="only_second", return_overflowing_tokens=True)
+    assert len(strided["input_ids"][0]) == TEXT_SEQUENCE_LENGTH  # 8 tokens leave no room for a stride of 6
+    assert len(pipe("hello world")[0]) == sum(pipe.tokenizer("hello world")["attention_mask"])
+    assert pipe.model.model.runs == {8: 1}
+
+
 def test_cli_takes_a_list_of_lengths_and_refuses_a_bad_one(text_model, tmp_path: Path) -> None:
     assert parse_lengths("128,16,64,16") == [16, 64, 128]
     run = run_modelexport("export", text_model("text-classification"), tmp_path / "bad", "--sequence-length", "8,x")

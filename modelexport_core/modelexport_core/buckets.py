@@ -77,8 +77,9 @@ def serve_buckets(model: Any, model_file: Path, buckets: dict[str, dict[str, int
 class BucketedModel:
     """An ORTModel stand-in that runs each call on the smallest bucket holding its longest input.
 
-    The longest input is read from the attention mask (right padding); inputs are cut to the bucket's length
-    and outputs whose shape follows it are padded back with zeros, so the caller sees the full model's shapes.
+    The longest input is read from the attention mask (right padding). Inputs padded to that bucket's length
+    run as they are; inputs of the full length are cut to the bucket's and outputs whose shape follows it are
+    padded back with zeros, so the caller sees the full model's shapes.
     Bucket models are loaded on first use; `runs` counts the calls each bucket length served. Every other
     attribute is the full model's.
     """
@@ -122,6 +123,9 @@ class BucketedModel:
         if length == self.lengths[-1]:
             return self.model(**inputs)
         model, input_axes, output_axes = self._bucket(length)
+        mask = inputs.get("attention_mask")
+        if mask is not None and mask.shape[-1] == length:  # padded to the bucket already (a bucket-fitting processor)
+            return model(**inputs)
         cut = {name: _cut(value, input_axes.get(name, [])) for name, value in inputs.items()}
         outputs = model(**cut)
         return type(outputs)(

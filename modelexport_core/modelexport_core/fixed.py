@@ -44,6 +44,11 @@ class FixedShapeProcessor:
         else:
             setattr(self.wrapped, name, value)
 
+    def for_buckets(self, lengths: list[int]) -> FixedShapeProcessor:
+        """The wrapper to serve a package with these shape buckets (sequence lengths): this one, whose inputs
+        have the full fixed shape (the bucketed model cuts them), unless a modality's wrapper fits buckets."""
+        return self
+
     def save_pretrained(self, *args: Any, **kwargs: Any) -> Any:
         """Save the wrapped processor, loadable back as its original class."""
         return self.wrapped.save_pretrained(*args, **kwargs)

@@ -9,7 +9,7 @@ from typing import Any
 from .adapter import FixedBatchModel
 from .auto import ONNXAutoProcessor, wrap
 from .batching import batch_axes
-from .buckets import serve_buckets
+from .buckets import BucketedModel, serve_buckets
 from .errors import ModelExportError
 from .package import find_model_file
 from .plugins import hook
@@ -75,14 +75,16 @@ def create_pipeline(
     if data_processor is None:
         data_processor = ONNXAutoProcessor.from_model(model_file)
     data_processor = wrap(data_processor, detected)
-    pipeline_class = _pipeline_class(task, detected.modality)
-    routed = routed_processor(pipeline_class, data_processor)
     served = serve_buckets(
         ort_model,
         model_file,
         detected.buckets if use_buckets else {},
         lambda name: _load_ort_model(task, model_file.parent / name, session_options)[0],
     )
+    if isinstance(served, BucketedModel):
+        data_processor = data_processor.for_buckets(served.lengths)
+    pipeline_class = _pipeline_class(task, detected.modality)
+    routed = routed_processor(pipeline_class, data_processor)
     batch_size = detected.shapes.get("batch_size", 1)
     adapter = FixedBatchModel(served, batch_size, batch_axes(model_file, detected.input_shapes, batch_size))
     if sort_by_length:

@@ -15,6 +15,6 @@ class FixedLengthFeatureExtractionPipeline(FeatureExtractionPipeline):
         return {"features": outputs[0], "attention_mask": model_inputs["attention_mask"]}
 
     def postprocess(self, model_outputs: dict[str, Any], return_tensors: bool = False) -> Any:
-        real_tokens = model_outputs["attention_mask"][0].bool()
-        features = model_outputs["features"][:, real_tokens]
+        real_tokens = int(model_outputs["attention_mask"][0].sum())  # right padding
+        features = model_outputs["features"][:, :real_tokens]
         return features if return_tensors else features.tolist()

@@ -30,8 +30,11 @@ class ONNXTokenizer(FixedShapeProcessor):
 
     Inputs are padded to the fixed length and truncated to it (with a `FixedShapeWarning` giving their
     length); everything else (decode, special tokens, `pad`, `save_pretrained`, ...) is the wrapped
-    tokenizer's.
+    tokenizer's. `for_buckets(lengths)` gives one that pads each call to the smallest of a package's
+    sequence lengths holding its longest input instead.
     """
+
+    bucket_lengths: tuple[int, ...] = ()
 
     def __init__(
         self,
@@ -80,6 +83,13 @@ class ONNXTokenizer(FixedShapeProcessor):
     def __len__(self) -> int:
         return len(self.wrapped)
 
+    def for_buckets(self, lengths: list[int]) -> ONNXTokenizer:
+        """This tokenizer, padding each call to the smallest of `lengths` (shape buckets, up to the fixed
+        sequence length) that holds its longest input, so a batch runs on that bucket as it is."""
+        tokenizer = ONNXTokenizer(self.wrapped, self.batch_size, self.sequence_length, self.shape_source)
+        tokenizer.bucket_lengths = tuple(sorted(n for n in lengths if n < self.sequence_length))
+        return tokenizer
+
     def __call__(self, text: Any = None, text_pair: Any = None, **kwargs: Any) -> BatchEncoding:
         """Tokenize as the wrapped tokenizer does, padded and truncated to exactly `sequence_length` tokens.
 
@@ -96,12 +106,23 @@ class ONNXTokenizer(FixedShapeProcessor):
         )
         if kwargs.get("stride") and kwargs.get("return_overflowing_tokens"):
             self._check_stride_fits(text, text_pair, kwargs)
+        if self.bucket_lengths and text is not None:
+            kwargs["max_length"] = self._bucket_for(text, text_pair, kwargs)
         encoding = self.wrapped(text, text_pair, **kwargs)
         if text is not None and not kwargs.get("return_overflowing_tokens"):
             truncated = self._longest_truncated(text, text_pair, encoding, kwargs)
             if truncated is not None:
                 warn_truncated(*truncated, self.sequence_length)
         return encoding
+
+    def _bucket_for(self, text: Any, text_pair: Any, kwargs: dict[str, Any]) -> int:
+        """The smallest bucket length holding the longest encoding of the call (truncated to the fixed length)
+        and leaving room for the stride, if any, beside the special tokens."""
+        unpadded = self.wrapped(text, text_pair, **{**kwargs, "padding": "longest", "return_tensors": None})
+        ids = unpadded["input_ids"]
+        longest = max(map(len, ids)) if ids and isinstance(ids[0], list) else len(ids)
+        needed = max(longest, kwargs.get("stride", 0) + self.wrapped.num_special_tokens_to_add(pair=text_pair is not None) + 1)
+        return next((n for n in self.bucket_lengths if n >= needed), self.sequence_length)
 
     def _check_stride_fits(self, text: Any, text_pair: Any, kwargs: dict[str, Any]) -> None:
         """Refuse a stride that leaves no room for new tokens in the windows of an input that overflows
@@ -134,8 +155,11 @@ class ONNXTokenizer(FixedShapeProcessor):
         """Name and untruncated length of the longest input that was truncated, if any.
 
         Only rows without padding can have been truncated (by the attention mask where there is one: a pad token
-        may also be the end token, as CLIP's); only those are tokenized again.
+        may also be the end token, as CLIP's), and only when the encoding has the fixed length (a bucket's is
+        shorter); only those are tokenized again.
         """
+        if kwargs["max_length"] < self.sequence_length:
+            return None
         if "attention_mask" in encoding:
             mask = np.asarray(encoding["attention_mask"]).reshape(-1, self.sequence_length)
             unpadded = mask.all(axis=1)
