@@ -150,6 +150,17 @@ def test_bucketed_pipeline_pads_each_call_to_its_bucket(bucketed) -> None:
     assert pipe.model.model.runs == {8: 1}
 
 
+def test_calls_are_sorted_by_tokens_not_characters(tiny_tokenizer_dir: Path) -> None:
+    from transformers import AutoTokenizer
+
+    from modelexport_core.sorting import length_order
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
+    texts = ["berlin london paris", "q w e r t y"]  # 19 characters but 3 words; 11 characters but 6 letters
+    assert length_order(texts) == [1, 0]
+    assert length_order(texts, tokenizer) == [0, 1]
+
+
 def test_cli_takes_a_list_of_lengths_and_refuses_a_bad_one(text_model, tmp_path: Path) -> None:
     assert parse_lengths("128,16,64,16") == [16, 64, 128]
     run = run_modelexport("export", text_model("text-classification"), tmp_path / "bad", "--sequence-length", "8,x")
@@ -170,7 +181,7 @@ def test_benchmark_corpus_reports_every_runner_side_by_side(bucketed, text_model
     shown = report.to_dict()
     assert (shown["count"], shown["batch_size"], shown["threads"]) == (12, 2, 1)
     rows = {row["runner"]: row for row in shown["rows"]}
-    assert list(rows) == ["pytorch", "optimum", "fp32_single", "fp32_buckets_unsorted", "fp32_buckets", "raw"]
+    assert list(rows) == ["pytorch", "optimum", "fp32_single", "fp32_buckets_unsorted", "fp32_buckets", "raw", "raw_dynamic"]
     assert rows["pytorch"]["x_pytorch"] == 1.0 and all(row["seconds"] > 0 for row in rows.values())
     assert re.fullmatch(r"batches per length \{(8: \d+, )?16: \d+\}, [12] sessions", rows["fp32_buckets"]["detail"])
     assert rows["fp32_single"]["detail"] == "" and shown["package_mb"]["fp32"] > 0

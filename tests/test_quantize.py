@@ -103,3 +103,13 @@ def test_validate_on_qnn_htp_says_dynamic_int8_is_cpu_only(int8_package: Path) -
     line = assert_user_error(invoke("validate", int8_package, "--target", "qnn-htp"),
                              "dynamic int8 quantization", "a CPU-only feature that QNN refuses")
     assert line.startswith("Error: bucketed-int8 holds DynamicQuantizeLinear nodes")
+
+
+def test_corpus_benchmark_runs_int8_beside_the_ceilings_without_fixed_shapes(int8_package: Path, source: Path) -> None:
+    from modelexport_core.corpus_benchmark import run_corpus_benchmark
+
+    report = run_corpus_benchmark(int8_package, source, int8_dir=int8_package, count=12, warmup=0, repeats=1)
+    rows = {row.runner: row for row in report.rows}
+    assert list(rows)[-4:] == ["int8_buckets", "raw", "raw_dynamic", "raw_dynamic_int8"]
+    assert all(row.seconds > 0 for row in rows.values()) and "sessions" in rows["int8_buckets"].detail
+    assert "ceiling without fixed shapes" in rows["raw_dynamic_int8"].detail

@@ -95,7 +95,10 @@ def quantize_with_gate(
     largest = next(iter(models))
     corpus = hook().benchmark_corpus(modality=modality) or []
     calibration, _ = realistic_feeds(models[largest], modality, processor_dir, corpus[:CALIBRATION_SIZE])
-    ordered, rows = realistic_feeds(models[largest], modality, processor_dir, [corpus[i] for i in length_order(corpus)])
+    tokenizer = hook().load_processor(modality=modality, processor_dir=processor_dir) if corpus else None
+    ordered, rows = realistic_feeds(
+        models[largest], modality, processor_dir, [corpus[i] for i in length_order(corpus, tokenizer)]
+    )
     validation = signature_inputs(io_signature(models[largest]))
     batches = [(largest, validation), *in_buckets(ordered, models)]
     feeds, rows = [feed for _, feed in batches], [len(next(iter(validation.values()))), *rows]

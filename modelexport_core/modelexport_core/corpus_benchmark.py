@@ -9,6 +9,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import onnx
+
 from .auto import ONNXAutoProcessor
 from .benchmark import _median_seconds, _optimum_dynamic_export, _raw_session_runner, _session_options
 from .buckets import BucketedModel
@@ -16,8 +18,10 @@ from .errors import ModelExportError
 from .memory import PeakMemory
 from .package import MODEL_FILE
 from .plugins import hook
+from .quantize import quantize_graph
 from .quiet import quieted
 from .shapes import detect_shapes
+from .sorting import length_order
 from .validate import ort_model_class, package_task
 
 LABELS = {
@@ -28,7 +32,10 @@ LABELS = {
     "fp32_buckets": "ours fp32 buckets",
     "int8_buckets": "ours int8 buckets",
     "raw": "raw session, model.onnx",
+    "raw_dynamic": "raw dynamic axes, sorted",
+    "raw_dynamic_int8": "raw dynamic axes int8, sorted",
 }
+CEILING_NOTE = "token-sorted, each batch padded to its longest, tokenized beforehand (not counted): the ceiling without fixed shapes"
 
 
 @dataclass
@@ -139,7 +146,36 @@ def run_corpus_benchmark(
             seconds = _median_seconds(run, warmup, repeats)
         detail = f"inputs tokenized beforehand, in {preprocess_seconds * 1000:.0f} ms (not counted)"
         report.rows.append(CorpusRow("raw", LABELS["raw"], seconds, memory.peak_mb, detail))
+        if all(isinstance(text, str) for text in texts):
+            dynamic_model = Path(dynamic) / MODEL_FILE
+            ceilings = {"raw_dynamic": lambda: str(dynamic_model)}
+            if int8_dir:
+                ceilings["raw_dynamic_int8"] = lambda: quantize_graph(onnx.load(dynamic_model), []).SerializeToString()
+            length = detected.shapes.get("sequence_length")
+            for runner, model in ceilings.items():
+                gc.collect()
+                with PeakMemory() as memory:
+                    run = _raw_dynamic_runner(model(), loaded, texts, batch, length, threads)
+                    seconds = _median_seconds(run, warmup, repeats)
+                report.rows.append(CorpusRow(runner, LABELS[runner], seconds, memory.peak_mb, CEILING_NOTE))
     return report
+
+
+def _raw_dynamic_runner(
+    model: str | bytes, tokenizer: Any, texts: list[str], batch: int, max_length: int | None, threads: int
+) -> Callable[[], Any]:
+    """Batches of the token-sorted texts, each padded to its longest, straight to a dynamic-axes session."""
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(model, _session_options(threads), providers=["CPUExecutionProvider"])
+    names = {i.name for i in session.get_inputs()}
+    ordered = [texts[i] for i in length_order(texts, tokenizer)]
+    encoded = [
+        tokenizer(ordered[i : i + batch], padding=True, truncation=True, max_length=max_length, return_tensors="np")
+        for i in range(0, len(ordered), batch)
+    ]
+    feeds = [{k: v for k, v in e.items() if k in names} for e in encoded]
+    return lambda: [session.run(None, feed) for feed in feeds]
 
 
 def print_corpus_report(report: CorpusReport, console: Any) -> None:
