@@ -51,16 +51,41 @@ def realistic_feeds(model: onnx.ModelProto, modality: str, processor_dir: str, i
 def in_buckets(feeds: Feeds, models: dict[str, onnx.ModelProto]) -> list[Batch]:
     """Each feed of the largest graph (the first) on the smallest graph holding its real tokens, inputs cut to
     that graph's shapes, as create_pipeline serves them."""
-    shapes = {name: {i["name"]: i["shape"] for i in io_signature(model)["inputs"]} for name, model in models.items()}
-    by_length = sorted(shapes, key=lambda name: shapes[name].get("attention_mask", [0, 0])[1])
+    shapes = _input_shapes(models)
     batches = []
     for feed in feeds:
-        mask = feed.get("attention_mask")
-        needed = int(np.flatnonzero(mask.any(axis=0))[-1]) + 1 if mask is not None and mask.ndim == 2 else None
-        fits = [n for n in by_length if needed and shapes[n]["attention_mask"][1] >= needed]
-        name = fits[0] if fits else next(iter(models))
-        batches.append((name, {k: v[tuple(slice(0, dim) for dim in shapes[name][k])] for k, v in feed.items()}))
+        name = _graph_holding(_real_length(feed), shapes)
+        batches.append((name, _cut(feed, shapes[name])))
     return batches
+
+
+def on_one_graph(feeds: Feeds, models: dict[str, onnx.ModelProto]) -> tuple[str, Feeds]:
+    """The smallest graph holding the real tokens of every feed, and the feeds cut to its shapes."""
+    shapes = _input_shapes(models)
+    lengths = [_real_length(feed) for feed in feeds]
+    name = _graph_holding(None if None in lengths else max(lengths), shapes)  # type: ignore[type-var]
+    return name, [_cut(feed, shapes[name]) for feed in feeds]
+
+
+def _input_shapes(models: dict[str, onnx.ModelProto]) -> dict[str, dict[str, list[int]]]:
+    return {name: {i["name"]: i["shape"] for i in io_signature(model)["inputs"]} for name, model in models.items()}
+
+
+def _real_length(feed: dict[str, np.ndarray]) -> int | None:
+    """The last real token's position + 1, from the attention mask (None without a 2-D one)."""
+    mask = feed.get("attention_mask")
+    return int(np.flatnonzero(mask.any(axis=0))[-1]) + 1 if mask is not None and mask.ndim == 2 else None
+
+
+def _graph_holding(needed: int | None, shapes: dict[str, dict[str, list[int]]]) -> str:
+    """The graph of the smallest sequence length holding `needed` tokens; the largest (first) otherwise."""
+    by_length = sorted(shapes, key=lambda name: shapes[name].get("attention_mask", [0, 0])[1])
+    fits = [name for name in by_length if needed and shapes[name]["attention_mask"][1] >= needed]
+    return fits[0] if fits else next(iter(shapes))
+
+
+def _cut(feed: dict[str, np.ndarray], shapes: dict[str, list[int]]) -> dict[str, np.ndarray]:
+    return {k: v[tuple(slice(0, dim) for dim in shapes[k])] for k, v in feed.items()}
 
 
 def _pad_rows(array: np.ndarray, batch: int) -> np.ndarray:
@@ -110,7 +135,8 @@ def quantize_with_gate(
         trials[tuple(keep_fp32)] = quantized, agreement(task, reference, _run(quantized, batches), feeds, rows)
         return trials[tuple(keep_fp32)][1]["value"] >= min_agreement
 
-    kept, sensitivity = select_fp32_modules(models[largest], calibration or [validation], accepts)
+    graph, calibration = on_one_graph(calibration or [validation], models)
+    kept, sensitivity = select_fp32_modules(models[graph], calibration, accepts)
     quantized, results = trials[tuple(kept)]
     report = {
         "method": "dynamic int8 (per-channel int8 weights, uint8 activations), onnxruntime",

@@ -102,6 +102,8 @@ def run_corpus_benchmark(
     package_dir, source = Path(package_dir), Path(source)
     if not (source / "config.json").is_file():
         raise ModelExportError(f"--source must be the original model directory (no config.json in {source})")
+    if int8_dir and not (Path(int8_dir) / MODEL_FILE).is_file():
+        raise ModelExportError(f"--int8 must be an int8 package directory (no {MODEL_FILE} in {int8_dir})")
     task = task or package_task(package_dir)
     detected = detect_shapes(package_dir / MODEL_FILE)
     corpus = hook().benchmark_corpus(modality=detected.modality)

@@ -49,45 +49,24 @@ def quantize_graph(model: onnx.ModelProto, keep_fp32: list[str]) -> onnx.ModelPr
     return quantized
 
 
-def _fake_quantized_matmul(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """x @ w as dynamic int8 computes it: x per-tensor uint8 (asymmetric), w per-column int8 (symmetric)."""
-    low, high = min(float(x.min()), 0.0), max(float(x.max()), 0.0)
-    scale = (high - low) / 255 or 1.0
-    zero = np.round(-low / scale)
-    xq = (np.clip(np.round(x / scale) + zero, 0, 255) - zero) * scale
-    wscale = np.abs(w).max(axis=0, keepdims=True) / 127
-    wscale[wscale == 0] = 1.0
-    return xq @ (np.round(w / wscale) * wscale)
-
-
 def module_sensitivity(model: onnx.ModelProto, feeds: Feeds) -> dict[str, float]:
-    """Per quantizable module: the relative error int8 adds to its matmuls' outputs on real inputs.
-
-    One fp32 run exposes each matmul's input; its int8 product is simulated in numpy.
-    """
-    import onnxruntime
-    from onnx import numpy_helper
-
+    """Per quantizable module: the relative error of the graph's first output on `feeds` when that module alone
+    is int8 (end to end, so a module whose error later layers amplify ranks high)."""
     modules = quantizable_modules(model)
-    weights = {t.name: t for t in model.graph.initializer}
-    probe = onnx.ModelProto()
-    probe.CopyFrom(model)
-    watched = sorted({node.input[0] for nodes in modules.values() for node in nodes})
-    probe.graph.output.extend(onnx.helper.make_empty_tensor_value_info(name) for name in watched)
-    session = onnxruntime.InferenceSession(probe.SerializeToString(), providers=["CPUExecutionProvider"])
-    errors: dict[str, float] = defaultdict(float)
-    norms: dict[str, float] = defaultdict(float)
-    for feed in feeds:
-        values = dict(zip(watched, session.run(watched, feed)))
-        for path, nodes in modules.items():
-            for node in nodes:
-                w = numpy_helper.to_array(weights[node.input[1]]).astype(np.float32)
-                w = w.T if node.op_type == "Gemm" and _transposed(node) else w
-                x = values[node.input[0]].reshape(-1, w.shape[0])
-                exact = x @ w
-                errors[path] += float(np.square(_fake_quantized_matmul(x, w) - exact).sum())
-                norms[path] += float(np.square(exact).sum())
-    return {path: (errors[path] / norms[path]) ** 0.5 if norms[path] else 0.0 for path in modules}
+    reference = _first_outputs(model, feeds)
+    errors = {}
+    for path in modules:
+        quantized = _first_outputs(quantize_graph(model, [other for other in modules if other != path]), feeds)
+        squared = sum(float(np.square(q - r).sum()) for q, r in zip(quantized, reference))
+        errors[path] = (squared / sum(float(np.square(r).sum()) for r in reference)) ** 0.5
+    return errors
+
+
+def _first_outputs(model: onnx.ModelProto, feeds: Feeds) -> list[np.ndarray]:
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return [session.run(None, feed)[0].astype(np.float64) for feed in feeds]
 
 
 def _transposed(node: onnx.NodeProto) -> bool:
@@ -100,19 +79,22 @@ def select_fp32_modules(
     accepts: Callable[[list[str]], bool],
     max_fp32_fraction: float = 0.25,
 ) -> tuple[list[str], dict[str, float]]:
-    """The fewest of the most sensitive modules whose keeping fp32 `accepts` takes: 0, 1, 2, 4, ... of them until
-    it does, then a bisection between the last count refused and the first accepted.
+    """The fewest of the most sensitive modules whose keeping fp32 `accepts` takes: none when it takes plain int8,
+    else 1, 2, 4, ... of them until it does, then a bisection between the last count refused and the first accepted.
 
-    Returns those modules (the most allowed when none is accepted) and every module's sensitivity.
+    Returns those modules (the most allowed when none is accepted) and the sensitivity of every module ({} when
+    plain int8 was accepted: it is then not measured).
     """
+    if accepts([]):
+        return [], {}
     sensitivity = module_sensitivity(model, calibration)
     ranked = sorted(sensitivity, key=sensitivity.__getitem__, reverse=True)
     limit = max(1, int(len(ranked) * max_fp32_fraction))
-    refused, keep = -1, 0
+    refused, keep = 0, 1
     while not accepts(ranked[:keep]):
         if keep >= limit:
             return ranked[:keep], sensitivity
-        refused, keep = keep, min(limit, max(1, keep * 2))
+        refused, keep = keep, min(limit, keep * 2)
     while keep - refused > 1:
         middle = (refused + keep) // 2
         refused, keep = (refused, middle) if accepts(ranked[:middle]) else (middle, keep)
