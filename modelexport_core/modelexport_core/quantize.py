@@ -69,10 +69,6 @@ def _first_outputs(model: onnx.ModelProto, feeds: Feeds) -> list[np.ndarray]:
     return [session.run(None, feed)[0].astype(np.float64) for feed in feeds]
 
 
-def _transposed(node: onnx.NodeProto) -> bool:
-    return any(a.name == "transB" and a.i == 1 for a in node.attribute)
-
-
 def select_fp32_modules(
     model: onnx.ModelProto,
     calibration: Feeds,
