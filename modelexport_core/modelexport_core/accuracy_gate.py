@@ -10,25 +10,13 @@ import onnx
 from .errors import ModelExportError
 from .package import io_signature
 from .plugins import hook
-from .quantize import Feeds, quantize_graph, select_fp32_modules
+from .quantize import Batch, Feeds, first_outputs, quantize_graph, select_fp32_modules
 from .quiet import quieted
 from .sorting import length_order
 from .validate import signature_inputs
 
 DEFAULT_MIN_AGREEMENT = 0.99
 CALIBRATION_SIZE = 32  # the first corpus inputs measure each module's sensitivity; the gate runs the whole corpus
-Batch = tuple[str, dict[str, np.ndarray]]  # (graph name, its feed)
-
-
-def _run(models: dict[str, onnx.ModelProto], batches: list[Batch]) -> list[np.ndarray]:
-    """The first output of every batch, each on its graph."""
-    import onnxruntime
-
-    sessions = {
-        name: onnxruntime.InferenceSession(models[name].SerializeToString(), providers=["CPUExecutionProvider"])
-        for name in dict.fromkeys(name for name, _ in batches)
-    }
-    return [sessions[name].run(None, feed)[0] for name, feed in batches]
 
 
 def realistic_feeds(model: onnx.ModelProto, modality: str, processor_dir: str, items: list[Any]) -> tuple[Feeds, list[int]]:
@@ -127,12 +115,12 @@ def quantize_with_gate(
     validation = signature_inputs(io_signature(models[largest]))
     batches = [(largest, validation), *in_buckets(ordered, models)]
     feeds, rows = [feed for _, feed in batches], [len(next(iter(validation.values()))), *rows]
-    reference = _run(models, batches)
+    reference = first_outputs(models, batches)
     trials: dict[tuple[str, ...], tuple[dict[str, onnx.ModelProto], dict[str, Any]]] = {}
 
     def accepts(keep_fp32: list[str]) -> bool:
         quantized = {name: quantize_graph(models[name], keep_fp32) for name in dict.fromkeys(n for n, _ in batches)}
-        trials[tuple(keep_fp32)] = quantized, agreement(task, reference, _run(quantized, batches), feeds, rows)
+        trials[tuple(keep_fp32)] = quantized, agreement(task, reference, first_outputs(quantized, batches), feeds, rows)
         return trials[tuple(keep_fp32)][1]["value"] >= min_agreement
 
     graph, calibration = on_one_graph(calibration or [validation], models)

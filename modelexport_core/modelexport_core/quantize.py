@@ -17,6 +17,7 @@ from .retag import retag
 QUANTIZED_OPS = ("MatMul", "Gemm")
 
 Feeds = list[dict[str, np.ndarray]]
+Batch = tuple[str, dict[str, np.ndarray]]  # (graph name, its feed)
 
 
 def quantizable_modules(model: onnx.ModelProto) -> dict[str, list[onnx.NodeProto]]:
@@ -53,20 +54,27 @@ def module_sensitivity(model: onnx.ModelProto, feeds: Feeds) -> dict[str, float]
     """Per quantizable module: the relative error of the graph's first output on `feeds` when that module alone
     is int8 (end to end, so a module whose error later layers amplify ranks high)."""
     modules = quantizable_modules(model)
-    reference = _first_outputs(model, feeds)
+    batches = [("graph", feed) for feed in feeds]
+    reference = first_outputs({"graph": model}, batches)
+    norm = sum(float(np.square(r.astype(np.float64)).sum()) for r in reference)
     errors = {}
     for path in modules:
-        quantized = _first_outputs(quantize_graph(model, [other for other in modules if other != path]), feeds)
-        squared = sum(float(np.square(q - r).sum()) for q, r in zip(quantized, reference))
-        errors[path] = (squared / sum(float(np.square(r).sum()) for r in reference)) ** 0.5
+        alone = quantize_graph(model, [other for other in modules if other != path])
+        quantized = first_outputs({"graph": alone}, batches)
+        squared = sum(float(np.square(q.astype(np.float64) - r).sum()) for q, r in zip(quantized, reference))
+        errors[path] = (squared / norm) ** 0.5
     return errors
 
 
-def _first_outputs(model: onnx.ModelProto, feeds: Feeds) -> list[np.ndarray]:
+def first_outputs(models: dict[str, onnx.ModelProto], batches: list[Batch]) -> list[np.ndarray]:
+    """The first output of every batch, each on its graph."""
     import onnxruntime
 
-    session = onnxruntime.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    return [session.run(None, feed)[0].astype(np.float64) for feed in feeds]
+    sessions = {
+        name: onnxruntime.InferenceSession(models[name].SerializeToString(), providers=["CPUExecutionProvider"])
+        for name in dict.fromkeys(name for name, _ in batches)
+    }
+    return [sessions[name].run(None, feed)[0] for name, feed in batches]
 
 
 def select_fp32_modules(
