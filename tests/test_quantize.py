@@ -14,7 +14,7 @@ from modelexport_core.hierarchy import MODULE_PATH, iter_nodes, node_tags
 from modelexport_core.quantize import module_sensitivity, quantizable_modules, quantize_graph, select_fp32_modules
 from modelexport_text.corpus import corpus_sentences
 
-from tiny_models import write_tiny_text_model
+from tiny_models import write_spread_text_model, write_tiny_text_model
 
 TASK = "feature-extraction"
 
@@ -40,7 +40,7 @@ def _mean_pooled(vectors: list) -> np.ndarray:
 def test_int8_export_records_the_gate_and_tags_every_node(int8_package: Path) -> None:
     report = json.loads((int8_package / "export_metadata.json").read_text())["quantization"]
     assert report["metric"] == "cosine" and report["min_agreement"] == 0.99
-    assert 0.99 <= report["value"] < 1 and report["max_deviation"] > 0
+    assert 0.99 <= report["value"] <= 1 and report["max_deviation"] >= 0  # 1.0 where int8 kernels are exact (VNNI)
     assert report["inputs"] == 8 + len(corpus_sentences())  # the validation batch and the whole corpus
     assert len(report["most_sensitive"]) == (5 if report["fp32_modules"] else 0)  # measured when plain int8 fails
     for name in ("model.onnx", "model_seq8.onnx"):
@@ -84,7 +84,9 @@ def test_the_most_sensitive_modules_stay_fp32_until_the_gate_passes(text_package
     assert set(kept) <= still_fp32
 
 
-def test_a_gate_that_cannot_pass_is_a_user_error_that_leaves_nothing(source: Path, tmp_path: Path) -> None:
+def test_a_gate_that_cannot_pass_is_a_user_error_that_leaves_nothing(tmp_path: Path) -> None:
+    """Weights spread to std 0.5 make every matmul's contribution large, so int8's rounding shows on any CPU."""
+    source = write_spread_text_model(tmp_path / "spread-bert", TASK)
     out_dir = tmp_path / "int8"
     with pytest.raises(ModelExportError) as caught:
         export(source, out_dir, task=TASK, sequence_length=8, quantize="int8", min_agreement=1.0, validate=False)
