@@ -46,7 +46,11 @@ def _handler(repos: dict[str, Path], requests: list[dict[str, str]]) -> type[Bas
                 return self._send(404, b"{}", {"X-Error-Code": "RepoNotFound"})
             files = sorted(p.relative_to(repos[repo]).as_posix() for p in repos[repo].rglob("*") if p.is_file())
             if rest.startswith(f"{repo}/tree/"):
-                body = [_tree_entry(repos[repo], f) for f in files if f.startswith(rest.split("/tree/", 1)[1].partition("/")[2])]
+                body = [
+                    _tree_entry(repos[repo], f)
+                    for f in files
+                    if f.startswith(rest.split("/tree/", 1)[1].partition("/")[2])
+                ]
             else:
                 body = {"id": repo, "sha": COMMIT, "siblings": [{"rfilename": f} for f in files], "tags": []}
             self._send(200, json.dumps(body).encode(), {"Content-Type": "application/json"})

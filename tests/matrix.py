@@ -116,7 +116,9 @@ def matrix_row(case: Case, source: Path, package: Path) -> MatrixRow:
         shapes=", ".join(f"{name} {'x'.join(map(str, dims))}" for name, dims in shapes.items()),
         ort_class=type(ort_model).__name__,
         processor=type(processor).__name__,
-        difference=largest_difference(ours(case.inputs, **case.call_kwargs), reference(case.inputs, **case.call_kwargs)),
+        difference=largest_difference(
+            ours(case.inputs, **case.call_kwargs), reference(case.inputs, **case.call_kwargs)
+        ),
         ratio=median_seconds(lambda: ours(case.inputs, **case.call_kwargs), warmup=1, repeats=3)
         / median_seconds(lambda: reference(case.inputs, **case.call_kwargs), warmup=1, repeats=3),
     )
@@ -140,7 +142,7 @@ def cases() -> list[Case]:
     texts = ["the cat is happy today", "my name is john and i live in paris", "what a terrible movie", "hello world"]
     images = [synthetic_image(w, h, seed) for seed, (w, h) in enumerate([(40, 50), (640, 480), (90, 17), (32, 32)])]
     wide = [synthetic_image(w, h, seed) for seed, (w, h) in enumerate([(48, 32), (300, 200), (96, 64)])]
-    words = "john lives in paris and works for google".split()
+    words = ["john", "lives", "in", "paris", "and", "works", "for", "google"]
     word_boxes = [(word, [10 + 60 * i, 10, 60 + 60 * i, 30]) for i, word in enumerate(words)]
     text_shapes = {"batch_size": 1, "sequence_length": 32}
     clips = [speech_like(6000, SAMPLING_RATE), tone(16000, SAMPLING_RATE), noise(3000)]
@@ -160,18 +162,40 @@ def cases() -> list[Case]:
         text_case("token-classification", texts),
         text_case("zero-shot-classification", texts, candidate_labels=["cat", "weather", "movie"]),
         Case("image-classification", "ViT", write_tiny_vit, images, {"top_k": 3}, {"batch_size": 1}),
-        Case("object-detection", "DETR", write_tiny_detr, wide, {"threshold": 0.0},
-             {"batch_size": 1, "height": DETECTION_HEIGHT, "width": DETECTION_WIDTH}),
+        Case(
+            "object-detection",
+            "DETR",
+            write_tiny_detr,
+            wide,
+            {"threshold": 0.0},
+            {"batch_size": 1, "height": DETECTION_HEIGHT, "width": DETECTION_WIDTH},
+        ),
         Case("image-segmentation", "SegFormer", write_tiny_segformer, images, {}, {"batch_size": 1}),
         Case("audio-classification", "Wav2Vec2", write_tiny_audio_classifier, clips, {"top_k": 4}, audio_shapes),
-        Case("automatic-speech-recognition", "Wav2Vec2 CTC", write_tiny_ctc, [speech_like(40000, SAMPLING_RATE)],
-             {"chunk_length_s": 1.0, "stride_length_s": 1 / 6}, audio_shapes),
-        Case("zero-shot-image-classification", "CLIP", write_tiny_clip, images,
-             {"candidate_labels": ["cat", "dog", "bird", "car"]},
-             {"input_shapes": {"pixel_values": [1, 3, 32, 32], "input_ids": [4, 16]}}),
-        Case("document-question-answering", "LayoutLM v1", write_tiny_layoutlm,
-             [{"image": None, "question": q, "word_boxes": word_boxes} for q in ("where does john live", "who")],
-             {}, {"batch_size": 1, "sequence_length": 32}),
+        Case(
+            "automatic-speech-recognition",
+            "Wav2Vec2 CTC",
+            write_tiny_ctc,
+            [speech_like(40000, SAMPLING_RATE)],
+            {"chunk_length_s": 1.0, "stride_length_s": 1 / 6},
+            audio_shapes,
+        ),
+        Case(
+            "zero-shot-image-classification",
+            "CLIP",
+            write_tiny_clip,
+            images,
+            {"candidate_labels": ["cat", "dog", "bird", "car"]},
+            {"input_shapes": {"pixel_values": [1, 3, 32, 32], "input_ids": [4, 16]}},
+        ),
+        Case(
+            "document-question-answering",
+            "LayoutLM v1",
+            write_tiny_layoutlm,
+            [{"image": None, "question": q, "word_boxes": word_boxes} for q in ("where does john live", "who")],
+            {},
+            {"batch_size": 1, "sequence_length": 32},
+        ),
     ]
 
 

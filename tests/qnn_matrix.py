@@ -23,8 +23,9 @@ BATCH_SIZE = 4  # above 1, so that a batch row computed wrongly shows
 TEXT_SHAPES = {"sequence_length": 16}
 DETECTION_SHAPES = {"height": DETECTION_HEIGHT, "width": DETECTION_WIDTH}
 AUDIO_SHAPES = {"audio_sequence_length": 2000}  # 1/8 s: the simulator's time grows with the frames
-CLIP_SHAPES = {"input_shapes": {"pixel_values": [BATCH_SIZE, 3, CLIP_IMAGE_SIZE, CLIP_IMAGE_SIZE],
-                                "input_ids": [BATCH_SIZE, 16]}}
+CLIP_SHAPES = {
+    "input_shapes": {"pixel_values": [BATCH_SIZE, 3, CLIP_IMAGE_SIZE, CLIP_IMAGE_SIZE], "input_ids": [BATCH_SIZE, 16]}
+}
 
 
 @dataclass(frozen=True)
@@ -50,13 +51,23 @@ class MatrixRow:
 
 
 def _text(task: str) -> MatrixRow:
-    return MatrixRow(task, "BERT", functools.partial(write_spread_text_model, task=task), TEXT_SHAPES,
-                     text_session_model=True)
+    return MatrixRow(
+        task, "BERT", functools.partial(write_spread_text_model, task=task), TEXT_SHAPES, text_session_model=True
+    )
 
 
 ROWS = [
-    *(_text(task) for task in ("feature-extraction", "fill-mask", "question-answering", "text-classification",
-                               "token-classification", "zero-shot-classification")),
+    *(
+        _text(task)
+        for task in (
+            "feature-extraction",
+            "fill-mask",
+            "question-answering",
+            "text-classification",
+            "token-classification",
+            "zero-shot-classification",
+        )
+    ),
     MatrixRow("image-classification", "ViT", BUILDERS["vit"]),
     MatrixRow("image-classification", "ResNet", BUILDERS["resnet"], in_make_test=False),
     MatrixRow("image-classification", "ConvNeXt", BUILDERS["convnext"], in_make_test=False),

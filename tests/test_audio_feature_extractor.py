@@ -123,7 +123,9 @@ def test_everything_else_is_the_wrapped_extractor_and_save_pretrained_round_trip
     fixed: ONNXFeatureExtractor, tmp_path: Path
 ) -> None:
     assert (fixed.sampling_rate, fixed.padding_value, fixed.model_input_names) == (
-        SAMPLING_RATE, 0.0, fixed.wrapped.model_input_names
+        SAMPLING_RATE,
+        0.0,
+        fixed.wrapped.model_input_names,
     )
     assert (fixed.sequence_length, fixed.batch_size) == (WINDOW, 1)
     assert repr(fixed).startswith("ONNXFeatureExtractor(batch_size=1, audio_sequence_length=8000")

@@ -71,7 +71,9 @@ def package(
     def get(task: str, batch_size: int) -> Path:
         if (task, batch_size) not in exported:
             out_dir = tmp_path_factory.mktemp("audio-packages") / f"{task}-b{batch_size}"
-            export(models[task], out_dir, task=task, batch_size=batch_size, audio_sequence_length=WINDOW, validate=False)
+            export(
+                models[task], out_dir, task=task, batch_size=batch_size, audio_sequence_length=WINDOW, validate=False
+            )
             exported[task, batch_size] = out_dir
         return exported[task, batch_size]
 
@@ -182,8 +184,11 @@ def test_optimums_asr_pipeline_runs_the_ctc_package_through_the_plugins_ortmodel
     model = ORTModelForCTC.from_pretrained(directory)
     assert model.main_input_name == "input_values"
     asr = optimum_pipeline(
-        RECOGNIZE, model=model, accelerator="ort",
-        feature_extractor=ONNXAutoProcessor.from_model(directory), tokenizer=AutoTokenizer.from_pretrained(directory),
+        RECOGNIZE,
+        model=model,
+        accelerator="ort",
+        feature_extractor=ONNXAutoProcessor.from_model(directory),
+        tokenizer=AutoTokenizer.from_pretrained(directory),
     )
     clip = speech_like(WINDOW, SAMPLING_RATE, seed=7)  # the full window: no padding for the stock pipeline to keep
     assert asr(clip) == reference(RECOGNIZE)(clip)

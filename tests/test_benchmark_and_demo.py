@@ -16,8 +16,17 @@ from conftest import run_modelexport
 def test_benchmark_json_times_every_runner_side_by_side(text_package: Callable, text_model: Callable) -> None:
     package = text_package("feature-extraction", 4)
     run = run_modelexport(
-        "benchmark", package, "--source", text_model("feature-extraction"),
-        "--json", "--count", "6", "--warmup", "0", "--repeats", "1",
+        "benchmark",
+        package,
+        "--source",
+        text_model("feature-extraction"),
+        "--json",
+        "--count",
+        "6",
+        "--warmup",
+        "0",
+        "--repeats",
+        "1",
     )
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)
@@ -32,8 +41,16 @@ def test_benchmark_json_times_every_runner_side_by_side(text_package: Callable, 
 
 def test_benchmark_table_names_every_runner(text_package: Callable, text_model: Callable) -> None:
     run = run_modelexport(
-        "benchmark", text_package("text-classification", 1), "--source", text_model("text-classification"),
-        "--count", "2", "--warmup", "0", "--repeats", "1",
+        "benchmark",
+        text_package("text-classification", 1),
+        "--source",
+        text_model("text-classification"),
+        "--count",
+        "2",
+        "--warmup",
+        "0",
+        "--repeats",
+        "1",
     )
     assert run.returncode == 0, run.stderr
     for label in ("(a) PyTorch pipeline", "(b) Optimum, dynamic axes", "(c) create_pipeline", "(d) raw onnxruntime"):
@@ -43,7 +60,9 @@ def test_benchmark_table_names_every_runner(text_package: Callable, text_model: 
 def test_benchmark_without_a_source_model_is_a_one_line_error(text_package: Callable, tmp_path: Path) -> None:
     run = run_modelexport("benchmark", text_package("text-classification", 1), "--source", tmp_path)
     assert run.returncode == 2
-    assert run.user_error_lines() == [f"Error: --source must be the original model directory (no config.json in {tmp_path})"]
+    assert run.user_error_lines() == [
+        f"Error: --source must be the original model directory (no config.json in {tmp_path})"
+    ]
     assert "Traceback" not in run.stderr
 
 

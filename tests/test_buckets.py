@@ -85,7 +85,8 @@ def test_weights_are_shared_by_content_not_by_name(tmp_path: Path) -> None:
         names = list(values)
         nodes = [helper.make_node("Add", ["x", names[0]], ["y0"]), helper.make_node("Add", ["y0", names[-1]], ["y"])]
         graph = helper.make_graph(
-            nodes, "g",
+            nodes,
+            "g",
             [helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [512])],
             [helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [512])],
             [numpy_helper.from_array(array, name) for name, array in values.items()],
@@ -181,11 +182,21 @@ def test_benchmark_corpus_reports_every_runner_side_by_side(bucketed, text_model
     shown = report.to_dict()
     assert (shown["count"], shown["batch_size"], shown["threads"]) == (12, 2, 1)
     rows = {row["runner"]: row for row in shown["rows"]}
-    assert list(rows) == ["pytorch", "optimum", "fp32_single", "fp32_buckets_unsorted", "fp32_buckets", "raw", "raw_dynamic"]
+    assert list(rows) == [
+        "pytorch",
+        "optimum",
+        "fp32_single",
+        "fp32_buckets_unsorted",
+        "fp32_buckets",
+        "raw",
+        "raw_dynamic",
+    ]
     assert rows["pytorch"]["x_pytorch"] == 1.0 and all(row["seconds"] > 0 for row in rows.values())
     assert re.fullmatch(r"batches per length \{(8: \d+, )?16: \d+\}, [12] sessions", rows["fp32_buckets"]["detail"])
     assert rows["fp32_single"]["detail"] == "" and shown["package_mb"]["fp32"] > 0
     console = Console(record=True, width=80)
     print_corpus_report(report, console)
     table = console.export_text()
-    assert all(label in table for label in ("PyTorch pipeline", "Optimum, dynamic axes", "ours fp32 buckets", "x PyTorch"))
+    assert all(
+        label in table for label in ("PyTorch pipeline", "Optimum, dynamic axes", "ours fp32 buckets", "x PyTorch")
+    )

@@ -76,7 +76,11 @@ def test_task_the_model_does_not_support_lists_the_supported_ones(tiny_bert_dir:
 
 def test_task_whose_modality_plugin_is_missing_names_the_package(tiny_vit_dir: Path, tmp_path: Path) -> None:
     run = run_modelexport(
-        "export", tiny_vit_dir, tmp_path / "out", "--task", "image-classification",
+        "export",
+        tiny_vit_dir,
+        tmp_path / "out",
+        "--task",
+        "image-classification",
         env=cli_env(MODELEXPORT_LOAD_PLUGINS="text,core"),
     )
     assert_user_error(run, "pip install modelexport-vision")

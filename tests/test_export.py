@@ -230,9 +230,10 @@ def test_package_holds_config_and_tokenizer_files_that_load(package: Path, tiny_
     config = AutoConfig.from_pretrained(package)
     source_config = AutoConfig.from_pretrained(tiny_bert_dir)
     assert (config.model_type, config.num_labels, config.hidden_size) == ("bert", source_config.num_labels, 32)
-    assert AutoTokenizer.from_pretrained(package)(TEXTS)["input_ids"] == AutoTokenizer.from_pretrained(
-        tiny_bert_dir
-    )(TEXTS)["input_ids"]
+    assert (
+        AutoTokenizer.from_pretrained(package)(TEXTS)["input_ids"]
+        == AutoTokenizer.from_pretrained(tiny_bert_dir)(TEXTS)["input_ids"]
+    )
 
 
 def test_package_directory_is_readable_by_others_as_umask_allows(package: Path) -> None:

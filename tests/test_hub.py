@@ -18,8 +18,18 @@ def hub_export(tiny_bert_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("hub")
     with fake_hub({REPO: tiny_bert_dir}) as (endpoint, requests):
         run = run_modelexport(
-            "export", REPO, out / "pkg", "--revision", "v1", "--token", "hf_secret", "--cache-dir", out / "cache",
-            "--sequence-length", "16", env=cli_env(HF_ENDPOINT=endpoint, HF_HUB_OFFLINE="0"),
+            "export",
+            REPO,
+            out / "pkg",
+            "--revision",
+            "v1",
+            "--token",
+            "hf_secret",
+            "--cache-dir",
+            out / "cache",
+            "--sequence-length",
+            "16",
+            env=cli_env(HF_ENDPOINT=endpoint, HF_HUB_OFFLINE="0"),
         )
     return run, out, requests
 
@@ -42,7 +52,11 @@ def test_a_hub_id_exports_with_its_revision_token_and_cache_dir(hub_export) -> N
 def test_an_unknown_hub_id_online_is_a_one_line_error(tiny_bert_dir: Path, tmp_path: Path) -> None:
     with fake_hub({REPO: tiny_bert_dir}) as (endpoint, _):
         run = run_modelexport(
-            "export", "acme/no-such-model", tmp_path / "pkg", "--cache-dir", tmp_path / "cache",
+            "export",
+            "acme/no-such-model",
+            tmp_path / "pkg",
+            "--cache-dir",
+            tmp_path / "cache",
             env=cli_env(HF_ENDPOINT=endpoint, HF_HUB_OFFLINE="0"),
         )
     assert run.returncode == 2 and "Traceback" not in run.stderr

@@ -34,9 +34,7 @@ from conftest import cli_env, run_modelexport
 
 SPEC_NAMES = sorted(name for name, obj in vars(hookspecs).items() if hasattr(obj, "modelexport_spec"))
 THROWAWAY = Modality(name="throwaway", tasks=("throwaway-task",), input_names=("throwaway_values",))
-TEXT_TASKS = [
-    "feature-extraction", "fill-mask", "question-answering", "text-classification", "token-classification"
-]
+TEXT_TASKS = ["feature-extraction", "fill-mask", "question-answering", "text-classification", "token-classification"]
 
 
 class ThrowawayProcessor:
@@ -62,8 +60,11 @@ class ThrowawayOnnxConfig:
 
 
 THROWAWAY_TARGET = ExecutionTarget(
-    name="throwaway-target", provider="CPUExecutionProvider", is_available=lambda: False,
-    build_session=lambda model, options: None, install_hint="pip install throwaway-runtime",
+    name="throwaway-target",
+    provider="CPUExecutionProvider",
+    is_available=lambda: False,
+    build_session=lambda model, options: None,
+    install_hint="pip install throwaway-runtime",
 )
 
 
@@ -265,7 +266,13 @@ def test_plugins_list_table_shows_every_column() -> None:
     assert run.returncode == 0, run.stderr
     header = next(line for line in run.stdout.splitlines() if "plugin" in line)
     assert [cell.strip() for cell in header.strip("┃ ").split("┃")] == [
-        "plugin", "distribution", "version", "modality", "tasks", "targets", "hooks"
+        "plugin",
+        "distribution",
+        "version",
+        "modality",
+        "tasks",
+        "targets",
+        "hooks",
     ]
     text_row = next(line for line in run.stdout.splitlines() if line.startswith("│ text "))
     cells = [cell.strip() for cell in text_row.strip("│ ").split("│")]
@@ -300,8 +307,10 @@ def test_hook_register_targets(throwaway: ThrowawayPlugin) -> None:
     declared = [t.name for group in hook().register_targets() for t in group]
     assert {"cpu", "qnn-htp", "throwaway-target"} <= set(declared)
     assert targets()["cpu"].is_available()
-    with pytest.raises(ModelExportError, match="Target throwaway-target is not available on this machine: "
-                                               "pip install throwaway-runtime"):
+    with pytest.raises(
+        ModelExportError,
+        match="Target throwaway-target is not available on this machine: pip install throwaway-runtime",
+    ):
         get_target("throwaway-target")
     with pytest.raises(ModelExportError, match="Unknown target 'npu': choose one of cpu, qnn-htp, throwaway-target"):
         get_target("npu")
@@ -315,7 +324,8 @@ def test_hook_detect_shapes(throwaway: ThrowawayPlugin) -> None:
     dynamic = {"input_ids": [None, None], "attention_mask": [None, None]}
     assert relay(modality="text", input_shapes=dynamic) == {"batch_size": None, "sequence_length": None}
     assert relay(modality="throwaway", input_shapes={"throwaway_values": [4, 9]}) == {
-        "batch_size": 4, "throwaway_length": 9
+        "batch_size": 4,
+        "throwaway_length": 9,
     }
     assert relay(modality="no-such-modality", input_shapes=fixed) is None
     assert throwaway.calls == ["detect_shapes"]

@@ -75,7 +75,8 @@ def test_qnn_export_removes_the_drift_of_broadcast_position_embeddings(package: 
     assert validate_on_target(qnn_package, get_target("cpu")).deviations[0].deviation == 0.0  # cpu against itself
     assert compare_on_target(package, qnn, package_inputs(package)).first_jump == "bert.embeddings.LayerNorm"
     assert json.loads((qnn_package / "export_metadata.json").read_text())["target"] == {
-        "name": "qnn-htp", "rewrites": {"materialize_broadcasts_into_layernorm": 1, "masked_fills_as_where": 0}
+        "name": "qnn-htp",
+        "rewrites": {"materialize_broadcasts_into_layernorm": 1, "masked_fills_as_where": 0},
     }
     inputs = package_inputs(package, [TEXT, "hello world", "the quick brown fox"])
     plain, rewritten = (_cpu_logits(p, inputs, onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL) for p in both)
@@ -140,7 +141,9 @@ def test_validate_target_refuses_dynamic_int8_in_one_line(package: Path, tmp_pat
     assert {"DynamicQuantizeLinear", "MatMulInteger"} <= ops
     line = assert_user_error(
         run_modelexport("validate", quantized, "--target", "qnn-htp"),
-        "dynamic int8 quantization", "a CPU-only feature that QNN refuses", "static QDQ",
+        "dynamic int8 quantization",
+        "a CPU-only feature that QNN refuses",
+        "static QDQ",
     )
     assert line.startswith("Error: int8 holds DynamicQuantizeLinear nodes")
 
@@ -212,16 +215,25 @@ def test_qnn_rewrite_expands_a_computed_broadcast_operand() -> None:
     from modelexport_core.rewrites import materialize_broadcasts_into_layernorm
 
     rng = np.random.default_rng(0)
-    constants = {"table": rng.standard_normal((64, 32)), "positions": np.arange(16)[None], "scale": np.ones(32),
-                 "bias": np.zeros(32)}
+    constants = {
+        "table": rng.standard_normal((64, 32)),
+        "positions": np.arange(16)[None],
+        "scale": np.ones(32),
+        "bias": np.zeros(32),
+    }
     graph = helper.make_graph(
-        [helper.make_node("Gather", ["table", "positions"], ["position_embeddings"], name="gather"),
-         helper.make_node("Add", ["x", "position_embeddings"], ["sum"], name="add"),
-         helper.make_node("LayerNormalization", ["sum", "scale", "bias"], ["y"], name="norm", epsilon=1e-12)],
+        [
+            helper.make_node("Gather", ["table", "positions"], ["position_embeddings"], name="gather"),
+            helper.make_node("Add", ["x", "position_embeddings"], ["sum"], name="add"),
+            helper.make_node("LayerNormalization", ["sum", "scale", "bias"], ["y"], name="norm", epsilon=1e-12),
+        ],
         "embeddings",
         [helper.make_tensor_value_info("x", TensorProto.FLOAT, [4, 16, 32])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [4, 16, 32])],
-        [numpy_helper.from_array(v.astype(np.int64 if k == "positions" else np.float32), k) for k, v in constants.items()],
+        [
+            numpy_helper.from_array(v.astype(np.int64 if k == "positions" else np.float32), k)
+            for k, v in constants.items()
+        ],
     )
     model_proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)], ir_version=10)
     inputs = {"x": rng.standard_normal((4, 16, 32)).astype(np.float32)}
@@ -243,8 +255,9 @@ def test_validate_target_checks_every_shape_bucket(text_model: Callable[[str], P
     from modelexport_core import export
 
     bucketed = tmp_path / "bucketed"
-    export(text_model(TASK), bucketed, task=TASK, batch_size=2, sequence_length=[8, 16], target="qnn-htp",
-           validate=False)
+    export(
+        text_model(TASK), bucketed, task=TASK, batch_size=2, sequence_length=[8, 16], target="qnn-htp", validate=False
+    )
     run = invoke("validate", bucketed, "--target", "qnn-htp")
     assert run.returncode == 0, run.stdout
     lines = run.stdout.splitlines()
@@ -269,17 +282,21 @@ def test_qnn_rewrite_turns_a_masked_fill_into_where() -> None:
     shape = [2, 8, 4]
     constants = {"zero": np.zeros((), np.float32), "flat": np.array([-1], np.int64)}
     graph = helper.make_graph(
-        [helper.make_node("NonZero", ["mask"], ["indices_t"], name="nonzero"),
-         helper.make_node("Transpose", ["indices_t"], ["indices"], name="transpose", perm=[1, 0]),
-         helper.make_node("Cast", ["mask"], ["mask_int"], name="cast", to=TensorProto.INT64),
-         helper.make_node("ReduceSum", ["mask_int"], ["count"], name="count", keepdims=1),
-         helper.make_node("Reshape", ["count", "flat"], ["size"], name="size"),
-         helper.make_node("Expand", ["zero", "size"], ["zeros"], name="expand"),
-         helper.make_node("Reshape", ["zeros", "flat"], ["updates"], name="reshape"),
-         helper.make_node("ScatterND", ["x", "indices", "updates"], ["y"], name="index_put")],
+        [
+            helper.make_node("NonZero", ["mask"], ["indices_t"], name="nonzero"),
+            helper.make_node("Transpose", ["indices_t"], ["indices"], name="transpose", perm=[1, 0]),
+            helper.make_node("Cast", ["mask"], ["mask_int"], name="cast", to=TensorProto.INT64),
+            helper.make_node("ReduceSum", ["mask_int"], ["count"], name="count", keepdims=1),
+            helper.make_node("Reshape", ["count", "flat"], ["size"], name="size"),
+            helper.make_node("Expand", ["zero", "size"], ["zeros"], name="expand"),
+            helper.make_node("Reshape", ["zeros", "flat"], ["updates"], name="reshape"),
+            helper.make_node("ScatterND", ["x", "indices", "updates"], ["y"], name="index_put"),
+        ],
         "masked_fill",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
-         helper.make_tensor_value_info("mask", TensorProto.BOOL, shape)],
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
+            helper.make_tensor_value_info("mask", TensorProto.BOOL, shape),
+        ],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
         [numpy_helper.from_array(v, k) for k, v in constants.items()],
     )

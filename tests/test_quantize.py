@@ -57,7 +57,9 @@ def test_int8_pipeline_meets_the_gate_on_every_corpus_sentence(int8_package: Pat
 
     corpus = list(corpus_sentences())
     ours = create_pipeline(TASK, int8_package)(corpus, batch_size=8)
-    reference = pipeline(TASK, model=str(source), framework="pt")(corpus, tokenize_kwargs={"truncation": True, "max_length": 16})
+    reference = pipeline(TASK, model=str(source), framework="pt")(
+        corpus, tokenize_kwargs={"truncation": True, "max_length": 16}
+    )
     cosines = [float(_mean_pooled(a) @ _mean_pooled(b)) for a, b in zip(ours, reference, strict=True)]
     gate = json.loads((int8_package / "export_metadata.json").read_text())["quantization"]["value"]
     assert min(cosines) >= 0.99 and min(cosines) == pytest.approx(gate, abs=1e-4), (min(cosines), gate)
@@ -94,7 +96,9 @@ def test_a_gate_that_cannot_pass_is_a_user_error_that_leaves_nothing(tmp_path: P
     assert message.startswith("int8 cosine 0.") and "is below --min-agreement 1.0 even with" in message
     assert message.endswith("export without --quantize, or lower --min-agreement") and "\n" not in message
     assert not out_dir.exists()
-    with pytest.raises(ModelExportError, match=r"^--quantize takes int8 \(dynamic quantization for CPUs\), not 'int4'$"):
+    with pytest.raises(
+        ModelExportError, match=r"^--quantize takes int8 \(dynamic quantization for CPUs\), not 'int4'$"
+    ):
         export(source, out_dir, task=TASK, quantize="int4")
 
 
@@ -102,8 +106,11 @@ def test_validate_on_qnn_htp_says_dynamic_int8_is_cpu_only(int8_package: Path) -
     from test_errors import assert_user_error, invoke
 
     pytest.importorskip("onnxruntime_qnn", reason="needs onnxruntime-qnn: pip install 'modelexport-core[qnn]'")
-    line = assert_user_error(invoke("validate", int8_package, "--target", "qnn-htp"),
-                             "dynamic int8 quantization", "a CPU-only feature that QNN refuses")
+    line = assert_user_error(
+        invoke("validate", int8_package, "--target", "qnn-htp"),
+        "dynamic int8 quantization",
+        "a CPU-only feature that QNN refuses",
+    )
     assert line.startswith("Error: bucketed-int8 holds DynamicQuantizeLinear nodes")
 
 
@@ -117,7 +124,9 @@ def test_corpus_benchmark_runs_int8_beside_the_ceilings_without_fixed_shapes(int
     assert "ceiling without fixed shapes" in rows["raw_dynamic_int8"].detail
 
 
-def test_corpus_benchmark_refuses_an_int8_directory_without_a_package(int8_package: Path, source: Path, tmp_path: Path) -> None:
+def test_corpus_benchmark_refuses_an_int8_directory_without_a_package(
+    int8_package: Path, source: Path, tmp_path: Path
+) -> None:
     from test_errors import assert_user_error, invoke
 
     run = invoke("benchmark", int8_package, "--source", source, "--corpus", "--int8", tmp_path / "missing")

@@ -65,9 +65,7 @@ def ort_format_model(optimum_static: Path, tmp_path_factory: pytest.TempPathFact
     options.optimized_model_filepath = str(path)
     options.add_session_config_entry("session.save_model_format", "ORT")
     options.log_severity_level = 3
-    onnxruntime.InferenceSession(
-        str(optimum_static / "model.onnx"), options, providers=["CPUExecutionProvider"]
-    )
+    onnxruntime.InferenceSession(str(optimum_static / "model.onnx"), options, providers=["CPUExecutionProvider"])
     return path
 
 
@@ -176,9 +174,7 @@ def test_a_static_package_does_not_warn(package: Path, optimum_static: Path, ort
         ("optimum_dynamic", "defaults", 1),
     ],
 )
-def test_auto_processor_exposes_shapes_and_their_source(
-    request, optimum_static, model, source, batch
-) -> None:
+def test_auto_processor_exposes_shapes_and_their_source(request, optimum_static, model, source, batch) -> None:
     model_path = request.getfixturevalue(model)
     hf_model_path = optimum_static if model == "ort_format_model" else None  # the .ort sits alone
     with warnings.catch_warnings():
@@ -199,9 +195,7 @@ def test_auto_processor_without_processor_files_says_what_to_pass(ort_format_mod
     assert "\n" not in str(caught.value)
 
 
-def test_create_pipeline_serves_each_detected_package(
-    without_export_metadata: Path, optimum_static: Path
-) -> None:
+def test_create_pipeline_serves_each_detected_package(without_export_metadata: Path, optimum_static: Path) -> None:
     for model, batch in ((without_export_metadata, 4), (optimum_static, OPTIMUM_STATIC_BATCH)):
         classifier = create_pipeline(TASK, model)
         assert classifier.model.batch_size == batch

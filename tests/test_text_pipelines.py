@@ -137,9 +137,7 @@ def ours(text_package: Callable[[str, int], Path]) -> Callable[..., Pipeline]:
     return get
 
 
-def _both(
-    ours: Pipeline, reference: Pipeline, *args: Any, batch_size: int = 3, **kwargs: Any
-) -> tuple[Any, Any]:
+def _both(ours: Pipeline, reference: Pipeline, *args: Any, batch_size: int = 3, **kwargs: Any) -> tuple[Any, Any]:
     with _quiet():
         return ours(*args, batch_size=batch_size, **kwargs), reference(*args, **kwargs)
 
@@ -172,9 +170,7 @@ def test_token_classification_matches_pytorch(ours, reference, aggregation_strat
 
 
 @pytest.mark.parametrize("aggregation_strategy", ["simple", "first", "max"])
-def test_token_classification_long_text_uses_the_pipeline_stride(
-    ours, reference, aggregation_strategy
-) -> None:
+def test_token_classification_long_text_uses_the_pipeline_stride(ours, reference, aggregation_strategy) -> None:
     """A text three times the fixed length is served whole in overlapping windows, never cut (no warning)."""
     task = "token-classification"
     kwargs = {"aggregation_strategy": aggregation_strategy, "stride": 4}
@@ -183,9 +179,7 @@ def test_token_classification_long_text_uses_the_pipeline_stride(
         mine = ours(task, **kwargs)([LONG_TEXT, "hello world"], batch_size=2)
     ref = reference(task, **kwargs)([LONG_TEXT, "hello world"])
     assert_close(mine, ref)
-    assert max(entity["end"] for entity in mine[0]) > len(LONG_TEXT) * 2 // 3, (
-        "the end of the text was served"
-    )
+    assert max(entity["end"] for entity in mine[0]) > len(LONG_TEXT) * 2 // 3, "the end of the text was served"
 
 
 def test_question_answering_matches_pytorch(ours, reference) -> None:
@@ -193,9 +187,7 @@ def test_question_answering_matches_pytorch(ours, reference) -> None:
     contexts = [CONTEXT] * len(QUESTIONS)
     mine, ref = _both(ours(task), reference(task), question=QUESTIONS, context=contexts, top_k=3, **QA_STRIDE)
     assert_close(mine, ref)
-    assert len({answer[0]["answer"] for answer in ref}) >= 2, (
-        "the tiny model should answer questions differently"
-    )
+    assert len({answer[0]["answer"] for answer in ref}) >= 2, "the tiny model should answer questions differently"
     assert_close(*_both(ours(task), reference(task), question=SHORT_QUESTIONS[0], context=CONTEXT))
 
 
@@ -213,9 +205,7 @@ def test_question_answering_long_context_uses_doc_stride(ours, reference, stride
         mine = ours(task)(question=SHORT_QUESTIONS, context=[LONG_CONTEXT] * 4, top_k=60, **stride_kwargs)
     ref = reference(task)(question=SHORT_QUESTIONS, context=[LONG_CONTEXT] * 4, top_k=60, **kwargs)
     assert_close(mine, ref)
-    assert max(answer["end"] for answers in mine for answer in answers) > len(LONG_CONTEXT) // 2, (
-        "read to the end"
-    )
+    assert max(answer["end"] for answers in mine for answer in answers) > len(LONG_CONTEXT) // 2, "read to the end"
 
 
 def test_feature_extraction_returns_real_tokens_only(ours, reference, text_model) -> None:
@@ -251,9 +241,7 @@ def test_zero_shot_classification_matches_pytorch(ours, reference, multi_label: 
     assert len({answer["labels"][0] for answer in ref}) >= 2, "the tiny model should rank labels differently"
     template = "this text is about {}."
     assert_close(
-        *_both(
-            ours(task), reference(task), TEXTS[0], candidate_labels="cat, dog", hypothesis_template=template
-        )
+        *_both(ours(task), reference(task), TEXTS[0], candidate_labels="cat, dog", hypothesis_template=template)
     )
 
 
@@ -299,9 +287,7 @@ def reference_answers(reference) -> Callable[[str, int], Any]:
 @pytest.mark.parametrize("pipeline_batch", [1, 2, 4, 7])
 @pytest.mark.parametrize("fixed_batch", [1, 4])
 @pytest.mark.parametrize("task", list(BATCH_CASES))
-def test_any_number_of_inputs(
-    ours, reference_answers, task: str, fixed_batch: int, pipeline_batch: int
-) -> None:
+def test_any_number_of_inputs(ours, reference_answers, task: str, fixed_batch: int, pipeline_batch: int) -> None:
     """Nothing dropped, no padded row returned, the PyTorch answers, whatever the counts and batch sizes."""
     inputs, kwargs = BATCH_CASES[task]
     served = ours(task, fixed_batch)
@@ -386,14 +372,10 @@ def routing_spy() -> Iterator[list[tuple[type, Any]]]:
 
 
 @pytest.mark.parametrize("given", ["onnx_tokenizer", "plain_tokenizer", "none"])
-def test_data_processor_is_routed_through_the_plugins(
-    text_package, text_model, reference, routing_spy, given
-):
+def test_data_processor_is_routed_through_the_plugins(text_package, text_model, reference, routing_spy, given):
     package = text_package("text-classification", 4)
     plain = AutoTokenizer.from_pretrained(text_model("text-classification"))
-    processor = {"onnx_tokenizer": ONNXTokenizer(plain, 4, SEQ), "plain_tokenizer": plain, "none": None}[
-        given
-    ]
+    processor = {"onnx_tokenizer": ONNXTokenizer(plain, 4, SEQ), "plain_tokenizer": plain, "none": None}[given]
     classifier = create_pipeline("text-classification", package, data_processor=processor)
     assert isinstance(classifier.tokenizer, ONNXTokenizer)
     assert classifier.tokenizer.shapes == {"batch_size": 4, "sequence_length": SEQ}
@@ -405,9 +387,7 @@ def test_data_processor_is_routed_through_the_plugins(
     [(pipeline_class, routed)] = routing_spy
     assert pipeline_class.__name__ == "TextClassificationPipeline" and routed is classifier.tokenizer
     with _quiet():
-        assert_close(
-            classifier(TEXTS[:5], top_k=None), reference("text-classification")(TEXTS[:5], top_k=None)
-        )
+        assert_close(classifier(TEXTS[:5], top_k=None), reference("text-classification")(TEXTS[:5], top_k=None))
 
 
 def test_core_routes_by_what_the_processor_is_and_what_the_pipeline_loads(text_model) -> None:
@@ -444,15 +424,11 @@ def test_a_plugin_may_route_a_processor_itself(text_package) -> None:
 
 def test_a_processor_that_cannot_feed_the_model_is_a_user_error(text_package, text_model) -> None:
     package = text_package("text-classification", 4)
-    with pytest.raises(
-        ModelExportError, match="A object cannot preprocess the inputs of this text model"
-    ) as caught:
+    with pytest.raises(ModelExportError, match="A object cannot preprocess the inputs of this text model") as caught:
         create_pipeline("text-classification", package, data_processor=object())
     assert "\n" not in str(caught.value) and "install" not in str(caught.value)
     longer = ONNXTokenizer(AutoTokenizer.from_pretrained(text_model("text-classification")), 4, 32)
-    with pytest.raises(
-        ModelExportError, match="makes sequence_length=32 but the model is fixed at sequence_length=16"
-    ):
+    with pytest.raises(ModelExportError, match="makes sequence_length=32 but the model is fixed at sequence_length=16"):
         create_pipeline("text-classification", package, data_processor=longer)
 
 
@@ -494,9 +470,7 @@ def test_optimum_pipeline_serves_a_batch_1_package(text_package, reference, task
         (1, [(3, 1)], [(2, 2), (3, 4)]),
     ],
 )
-def test_optimum_pipeline_runs_only_batches_of_the_fixed_size(
-    text_package, reference, fixed_batch, runs, refused
-):
+def test_optimum_pipeline_runs_only_batches_of_the_fixed_size(text_package, reference, fixed_batch, runs, refused):
     """Optimum's plain ORTModel feeds the pipeline's batch as it is: a package runs only when every batch the
     pipeline forms has exactly the fixed number of rows; onnxruntime refuses any other (the README points
     such users to create_pipeline, whose adapter pads)."""
@@ -576,9 +550,7 @@ def _outcome(call: Callable[[], Any]) -> tuple[Any, BaseException | None, bool]:
     return answer, error, any(issubclass(w.category, FixedShapeWarning) for w in caught)
 
 
-def _assert_same_outcome(
-    ours: Callable[[], Any], reference: Callable[[], Any], reference_fits: bool = True
-) -> None:
+def _assert_same_outcome(ours: Callable[[], Any], reference: Callable[[], Any], reference_fits: bool = True) -> None:
     """Ours raises exactly where PyTorch's raises, then with a one-line message; else the same answers.
 
     `reference_fits=False`: PyTorch's pipeline runs this input longer than the fixed length (zero-shot does
@@ -619,11 +591,7 @@ def test_property_question_answering(property_pipelines, question: str, context:
 
 
 @_PROPERTY
-@given(
-    texts=st.one_of(
-        _TEXT, st.lists(_TEXT, max_size=6), st.fixed_dictionaries({"text": _TEXT, "text_pair": _TEXT})
-    )
-)
+@given(texts=st.one_of(_TEXT, st.lists(_TEXT, max_size=6), st.fixed_dictionaries({"text": _TEXT, "text_pair": _TEXT})))
 def test_property_text_classification(property_pipelines, texts) -> None:
     mine, ref = property_pipelines("text-classification")
     _assert_same_outcome(lambda: mine(texts, top_k=None, batch_size=2), lambda: ref(texts, top_k=None))
@@ -652,15 +620,11 @@ def test_property_feature_extraction(property_pipelines, texts) -> None:
 def test_property_zero_shot(property_pipelines, texts, labels, template: str) -> None:
     mine, ref = property_pipelines("zero-shot-classification")
     kwargs = {"candidate_labels": labels, "hypothesis_template": template}
-    labels = (
-        [label.strip() for label in labels.split(",") if label.strip()] if isinstance(labels, str) else labels
-    )
+    labels = [label.strip() for label in labels.split(",") if label.strip()] if isinstance(labels, str) else labels
     # PyTorch's pipeline truncates only the text; where that cannot make a pair fit (the text would vanish)
     # it runs the pair untruncated.
     specials = ref.tokenizer.num_special_tokens_to_add(pair=True)
     hypotheses = [len(ref.tokenizer.tokenize(template.format(label))) + specials for label in labels]
-    texts_tokens = [
-        len(ref.tokenizer.tokenize(text)) for text in ([texts] if isinstance(texts, str) else texts)
-    ]
+    texts_tokens = [len(ref.tokenizer.tokenize(text)) for text in ([texts] if isinstance(texts, str) else texts)]
     fits = all(length < SEQ or text + length <= SEQ for length in hypotheses for text in texts_tokens)
     _assert_same_outcome(lambda: mine(texts, batch_size=3, **kwargs), lambda: ref(texts, **kwargs), fits)

@@ -223,9 +223,7 @@ def test_delegates_everything_else_to_the_wrapped_tokenizer(
     assert (onnx_tokenizer.batch_size, onnx_tokenizer.sequence_length) == (2, SEQ)
 
 
-def test_model_max_length_is_the_fixed_length(
-    onnx_tokenizer: ONNXTokenizer, tokenizer: BertTokenizerFast
-) -> None:
+def test_model_max_length_is_the_fixed_length(onnx_tokenizer: ONNXTokenizer, tokenizer: BertTokenizerFast) -> None:
     assert tokenizer.model_max_length == 512
     assert onnx_tokenizer.model_max_length == SEQ
     assert onnx_tokenizer.max_len_single_sentence == SEQ - 2
@@ -246,9 +244,7 @@ def test_setting_model_max_length_keeps_the_fixed_length(
         assert len(onnx_tokenizer(LONG + " " + LONG)["input_ids"]) == SEQ
 
 
-def test_save_pretrained_loads_back_as_the_original_class(
-    onnx_tokenizer: ONNXTokenizer, tmp_path: Path
-) -> None:
+def test_save_pretrained_loads_back_as_the_original_class(onnx_tokenizer: ONNXTokenizer, tmp_path: Path) -> None:
     onnx_tokenizer.save_pretrained(tmp_path)
     loaded = AutoTokenizer.from_pretrained(tmp_path)
     assert type(loaded) is BertTokenizerFast
@@ -320,9 +316,7 @@ def test_any_list_of_texts_has_the_fixed_shape(shared_tokenizer: ONNXTokenizer, 
 @ignore_truncation
 @PROPERTY
 @given(pairs=st.lists(PAIRS, min_size=1, max_size=5))
-def test_any_list_of_pairs_has_the_fixed_shape(
-    shared_tokenizer: ONNXTokenizer, pairs: list[tuple[str, str]]
-) -> None:
+def test_any_list_of_pairs_has_the_fixed_shape(shared_tokenizer: ONNXTokenizer, pairs: list[tuple[str, str]]) -> None:
     first, second = map(list, zip(*pairs))
     assert _shapes(shared_tokenizer(first, second, return_tensors="pt")) == {(len(pairs), SEQ)}
     assert {len(row) for row in shared_tokenizer(pairs)["input_ids"]} == {SEQ}

@@ -97,11 +97,7 @@ def vision_package(vision_model: Callable[[str], Path], tmp_path_factory: pytest
     def get(kind: str, batch_size: int = 1) -> Path:
         if (kind, batch_size) not in exported:
             out_dir = tmp_path_factory.mktemp("vision-packages") / f"{kind}-b{batch_size}"
-            size = (
-                {"height": DETECTION_HEIGHT, "width": DETECTION_WIDTH}
-                if TASKS[kind] == "object-detection"
-                else {}
-            )
+            size = {"height": DETECTION_HEIGHT, "width": DETECTION_WIDTH} if TASKS[kind] == "object-detection" else {}
             if (kind, batch_size) == ("detr", 1):
                 run = run_modelexport(
                     "export",
@@ -178,9 +174,7 @@ def assert_same_answers(task: str, ours: list[Any], theirs: list[Any], where: st
         assert [a["label"] for a in mine] == [b["label"] for b in ref], at
         if task == "image-segmentation":
             for a, b in zip(mine, ref, strict=True):
-                assert np.array_equal(np.asarray(a["mask"]), np.asarray(b["mask"])), (
-                    f"{at}: mask {a['label']}"
-                )
+                assert np.array_equal(np.asarray(a["mask"]), np.asarray(b["mask"])), f"{at}: mask {a['label']}"
                 assert a["score"] == b["score"]  # None for semantic segmentation
             continue
         diff = max(abs(a["score"] - b["score"]) for a, b in zip(mine, ref, strict=True))
@@ -207,10 +201,7 @@ def test_cli_export_and_validate(vision_package: Callable, vision_model: Callabl
     package = vision_package("detr", 1)
     run = vision_package.exported["detr-cli-run"]
     assert "pixel_values[1, 3, 32, 48]" in run.stdout
-    assert (
-        "PASS optimum: ORTModelForObjectDetection loaded and ran one forward (logits, pred_boxes)"
-        in run.stdout
-    )
+    assert "PASS optimum: ORTModelForObjectDetection loaded and ran one forward (logits, pred_boxes)" in run.stdout
     validated = run_modelexport("validate", package)
     assert validated.returncode == 0, validated.stdout + validated.stderr
     assert "FAIL" not in validated.stdout
@@ -225,9 +216,7 @@ def test_packages_hold_the_processor_and_fixed_vision_shapes(
         assert metadata["modality"] == "vision" and metadata["task"] == TASKS[kind]
         assert metadata["shapes"] == {"pixel_values": shape}
         assert "preprocessor_config.json" in {entry["path"] for entry in metadata["files"]}
-        props = {
-            p.key: p.value for p in onnx.load(package / "model.onnx", load_external_data=False).metadata_props
-        }
+        props = {p.key: p.value for p in onnx.load(package / "model.onnx", load_external_data=False).metadata_props}
         assert props["modelexport.modality"] == "vision"
         assert json.loads(props["modelexport.shapes"]) == {"pixel_values": shape}
         assert metadata["hierarchy"]["tagged_nodes"] == metadata["hierarchy"]["nodes"]
@@ -250,9 +239,7 @@ def test_api_exports_validate(kind: str, vision_package: Callable) -> None:
 def test_requested_sizes_win_over_the_config(vision_model: Callable[[str], Path], tmp_path: Path) -> None:
     """ConvNeXt's config says image_size 32; --height/--width 48 is honoured (Optimum alone ignores it)."""
     with quiet():
-        metadata = export(
-            vision_model("convnext"), tmp_path / "convnext-48", height=48, width=48, validate=False
-        )
+        metadata = export(vision_model("convnext"), tmp_path / "convnext-48", height=48, width=48, validate=False)
         assert metadata["shapes"] == {"pixel_values": [1, 3, 48, 48]}
         processor = ONNXAutoProcessor.from_model(tmp_path / "convnext-48")
         assert processor.fitting == {"size": {"shortest_edge": 48}}
@@ -296,9 +283,7 @@ def test_plugins_list_shows_vision() -> None:
 
 
 @pytest.mark.parametrize("kind", ["vit", "resnet"])
-def test_image_classification_matches_pytorch(
-    kind: str, onnx_pipeline: Callable, pytorch_pipeline: Callable
-) -> None:
+def test_image_classification_matches_pytorch(kind: str, onnx_pipeline: Callable, pytorch_pipeline: Callable) -> None:
     images = images_of(ANY_SIZES, MODES)
     with quiet():
         ours = onnx_pipeline(kind)(images, top_k=3)
@@ -397,9 +382,7 @@ def test_any_number_of_images_on_a_fixed_batch(
             for pipeline_batch in (None, 3, 4):
                 extra = {} if pipeline_batch is None else {"batch_size": pipeline_batch}
                 answers = pipe(images[:count], **CALL_KWARGS[task], **extra)
-                assert_same_answers(
-                    task, answers, reference[:count], f"{kind} b{batch_size} x{count} {extra}"
-                )
+                assert_same_answers(task, answers, reference[:count], f"{kind} b{batch_size} x{count} {extra}")
         single = pipe(images[0], **CALL_KWARGS[task])  # one image, not in a list
     assert_same_answers(task, [single], reference[:1], f"{kind} b{batch_size} single")
 
@@ -443,9 +426,7 @@ def _read_as_channels_first(inputs: Any) -> bool:
     return any(isinstance(image, Image.Image) and image.height in (1, 3) for image in images)
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
-)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(inputs=_pipeline_inputs())
 def test_the_pipeline_raises_only_where_pytorch_does(
     inputs: Any, onnx_pipeline: Callable, pytorch_pipeline: Callable
@@ -481,9 +462,7 @@ def test_optimum_loads_the_detection_package(
             outputs = model(pixel_values=torch.zeros(1, 3, 32, 48), pixel_mask=torch.ones(1, 32, 48))
             assert outputs.logits.shape == (1, 5, 4) and outputs.pred_boxes.shape == (1, 5, 4)
             stock = pipeline("object-detection", model=model, image_processor=processor)
-            assert_same_answers(
-                "object-detection", [stock(image, threshold=0.0)], [expected], model_class.__name__
-            )
+            assert_same_answers("object-detection", [stock(image, threshold=0.0)], [expected], model_class.__name__)
         ort_model = ORTModelForObjectDetection.from_pretrained(package)
         answers = create_pipeline("object-detection", ort_model)(image, threshold=0.0)
         assert not ort_model(pixel_values=torch.zeros(1, 3, 32, 48), return_dict=False)[0].isnan().any()

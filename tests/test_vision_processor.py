@@ -102,9 +102,7 @@ def test_every_mode_gives_the_fixed_shape(name: str, mode: str) -> None:
     width=st.integers(1, 4000),
     height=st.integers(1, 3000),
 )
-def test_any_size_and_mode_gives_exactly_the_fixed_shape(
-    name: str, mode: str, width: int, height: int
-) -> None:
+def test_any_size_and_mode_gives_exactly_the_fixed_shape(name: str, mode: str, width: int, height: int) -> None:
     processor = SHARED[name]
     encoding = processor(Image.new(mode, (width, height)), return_tensors="pt")
     assert encoding["pixel_values"].shape == (1, 3, processor.height, processor.width)
@@ -120,9 +118,7 @@ def test_any_size_and_mode_gives_exactly_the_fixed_shape(
     width=st.integers(5, 300),
     count=st.integers(1, 3),
 )
-def test_any_array_gives_exactly_the_fixed_shape(
-    layout: str, dtype: type, height: int, width: int, count: int
-) -> None:
+def test_any_array_gives_exactly_the_fixed_shape(layout: str, dtype: type, height: int, width: int, count: int) -> None:
     shape = {
         "HW": (height, width),
         "HWC1": (height, width, 1),
@@ -202,9 +198,7 @@ def test_a_grey_model_gets_one_channel() -> None:
 @pytest.mark.parametrize("name", ["vit", "convnext", "segformer"])
 def test_fixed_size_processors_are_untouched(name: str) -> None:
     processor, _, _ = processors()[name]
-    images = [
-        synthetic_image(w, h, seed) for seed, (w, h) in enumerate([(640, 480), (33, 90), (32, 32), (17, 256)])
-    ]
+    images = [synthetic_image(w, h, seed) for seed, (w, h) in enumerate([(640, 480), (33, 90), (32, 32), (17, 256)])]
     assert SHARED[name].fitting == {}
     np.testing.assert_array_equal(
         SHARED[name](images, return_tensors="np")["pixel_values"],
@@ -215,10 +209,7 @@ def test_fixed_size_processors_are_untouched(name: str) -> None:
 @pytest.mark.parametrize("name", ["detr", "yolos"])
 def test_aspect_keeping_processors_are_untouched_at_the_fixed_aspect_ratio(name: str) -> None:
     processor, _, _ = processors()[name]
-    images = [
-        synthetic_image(w, h, seed)
-        for seed, (w, h) in enumerate([(48, 32), (96, 64), (300, 200), (1500, 1000)])
-    ]
+    images = [synthetic_image(w, h, seed) for seed, (w, h) in enumerate([(48, 32), (96, 64), (300, 200), (1500, 1000)])]
     assert SHARED[name].fitting == {"size": {"height": 32, "width": 48}}
     for image in images:  # one at a time, as the pipelines call it
         np.testing.assert_allclose(
@@ -237,10 +228,7 @@ def test_the_fitting_is_chosen_by_trial() -> None:
     # The last resort is a bilinear resize of the normalized output: close to what resizing first gives.
     resized = SHARED["convnext-32x48"](image, return_tensors="np")["pixel_values"]
     assert resized.shape == (1, 3, 32, 48)
-    assert (
-        abs(resized.mean() - processors()["convnext"][0](image, return_tensors="np")["pixel_values"].mean())
-        < 0.1
-    )
+    assert abs(resized.mean() - processors()["convnext"][0](image, return_tensors="np")["pixel_values"].mean()) < 0.1
 
 
 def test_a_caller_cannot_change_the_fixed_size() -> None:
@@ -331,12 +319,8 @@ def test_hooks_answer_for_vision_only(tiny_tokenizer_dir: Path, tmp_path: Path) 
     assert vision.ort_model_class("image-classification") is None
     tokenizer = BertTokenizerFast.from_pretrained(tiny_tokenizer_dir)
     assert vision.wrap_processor("vision", tokenizer, {"batch_size": 1, "height": 8, "width": 8}) is None
-    assert (
-        vision.wrap_processor("text", ViTImageProcessor(), {"batch_size": 1, "height": 8, "width": 8}) is None
-    )
-    wrapper = vision.wrap_processor(
-        "vision", ViTImageProcessor(), {"batch_size": 2, "height": 8, "width": 16}
-    )
+    assert vision.wrap_processor("text", ViTImageProcessor(), {"batch_size": 1, "height": 8, "width": 8}) is None
+    wrapper = vision.wrap_processor("vision", ViTImageProcessor(), {"batch_size": 2, "height": 8, "width": 16})
     assert isinstance(wrapper, ONNXImageProcessor) and wrapper.shapes["num_channels"] == 3
 
 

@@ -53,7 +53,8 @@ def fresh_venv(tmp_path_factory: pytest.TempPathFactory) -> dict:
     for package in PACKAGES:
         # Build from a copy: the shared source tree gets no build/ directory and no stale egg-info is reused.
         source = shutil.copytree(
-            REPO_ROOT / package, work / "src" / package,
+            REPO_ROOT / package,
+            work / "src" / package,
             ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
         )
         build = ("pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", wheel_dir, source)
@@ -83,7 +84,8 @@ def test_both_wheels_are_built(fresh_venv: dict) -> None:
 def test_only_core_and_text_are_installed_over_the_first_installed_torch(fresh_venv: dict) -> None:
     installed = _installed(fresh_venv["python"], fresh_venv["work"])
     assert sorted(name for name in installed if name.startswith("modelexport")) == [
-        "modelexport-core", "modelexport-text"
+        "modelexport-core",
+        "modelexport-text",
     ]
     assert installed["torch"] == fresh_venv["torch_version"]  # the pins kept the torch installed first
     assert installed["torch"].split("+")[0] == TORCH.split("==")[1]
@@ -95,20 +97,29 @@ def test_only_core_and_text_are_installed_over_the_first_installed_torch(fresh_v
 
 
 def test_plugins_list_shows_exactly_core_and_text(fresh_venv: dict) -> None:
-    run = run_modelexport("plugins", "list", "--json", env=_clean_env(),
-                          executable=str(fresh_venv["venv"] / "bin" / "modelexport"))
+    run = run_modelexport(
+        "plugins", "list", "--json", env=_clean_env(), executable=str(fresh_venv["venv"] / "bin" / "modelexport")
+    )
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)
     assert [(row["plugin"], row["distribution"], row["targets"]) for row in rows] == [
-        ("core", "modelexport-core", ["cpu"]), ("qnn", "modelexport-core", ["qnn-htp"]), ("text", "modelexport-text", [])
+        ("core", "modelexport-core", ["cpu"]),
+        ("qnn", "modelexport-core", ["qnn-htp"]),
+        ("text", "modelexport-text", []),
     ]
 
 
 def test_the_qnn_target_without_its_extra_names_the_extra(fresh_venv: dict, tmp_path: Path) -> None:
     """The wheels were installed without modelexport-core[qnn]: onnxruntime-qnn is not there."""
     assert "onnxruntime-qnn" not in _installed(fresh_venv["python"], fresh_venv["work"])
-    run = run_modelexport("validate", tmp_path, "--target", "qnn-htp", env=_clean_env(),
-                          executable=str(fresh_venv["venv"] / "bin" / "modelexport"))
+    run = run_modelexport(
+        "validate",
+        tmp_path,
+        "--target",
+        "qnn-htp",
+        env=_clean_env(),
+        executable=str(fresh_venv["venv"] / "bin" / "modelexport"),
+    )
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.user_error_lines() == [
         "Error: Target qnn-htp is not available on this machine: pip install 'modelexport-core[qnn]'"
@@ -117,8 +128,9 @@ def test_the_qnn_target_without_its_extra_names_the_extra(fresh_venv: dict, tmp_
 
 def test_exporting_an_image_model_asks_for_the_vision_plugin(fresh_venv: dict, tiny_vit_dir: Path, tmp_path):
     out_dir = tmp_path / "vit-onnx"
-    run = run_modelexport("export", tiny_vit_dir, out_dir, env=_clean_env(),
-                          executable=str(fresh_venv["venv"] / "bin" / "modelexport"))
+    run = run_modelexport(
+        "export", tiny_vit_dir, out_dir, env=_clean_env(), executable=str(fresh_venv["venv"] / "bin" / "modelexport")
+    )
     assert run.returncode == 2, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
     lines = run.user_error_lines()
@@ -130,8 +142,14 @@ def test_exporting_an_image_model_asks_for_the_vision_plugin(fresh_venv: dict, t
 def test_a_text_model_exports_and_validates_from_the_wheels(fresh_venv: dict, tiny_bert_dir: Path, tmp_path):
     out_dir = tmp_path / "bert-onnx"
     options = ("--task", "text-classification", *TINY_BERT_SHAPE_OPTIONS)
-    run = run_modelexport("export", tiny_bert_dir, out_dir, *options, env=_clean_env(),
-                          executable=str(fresh_venv["venv"] / "bin" / "modelexport"))
+    run = run_modelexport(
+        "export",
+        tiny_bert_dir,
+        out_dir,
+        *options,
+        env=_clean_env(),
+        executable=str(fresh_venv["venv"] / "bin" / "modelexport"),
+    )
     assert run.returncode == 0, run.stderr
     assert "PASS optimum" in run.stdout
     assert {"model.onnx", "config.json", "tokenizer.json", "export_metadata.json"} <= set(os.listdir(out_dir))

@@ -6,13 +6,7 @@ import string
 from pathlib import Path
 from typing import Any
 
-WORDS = (
-    "the a an is was are of to and in on for with my name his her it this that what who where when "
-    "paris london berlin france city capital lives live works work john mary sarah google apple company "
-    "cat dog happy sad good bad great terrible movie film love hate day today weather sunny rain "
-    "hello world question answer model onnx fixed shape static batch sequence text token "
-    "quick brown fox jumps over lazy how export context length"
-).split()
+WORDS = ["the", "a", "an", "is", "was", "are", "of", "to", "and", "in", "on", "for", "with", "my", "name", "his", "her", "it", "this", "that", "what", "who", "where", "when", "paris", "london", "berlin", "france", "city", "capital", "lives", "live", "works", "work", "john", "mary", "sarah", "google", "apple", "company", "cat", "dog", "happy", "sad", "good", "bad", "great", "terrible", "movie", "film", "love", "hate", "day", "today", "weather", "sunny", "rain", "hello", "world", "question", "answer", "model", "onnx", "fixed", "shape", "static", "batch", "sequence", "text", "token", "quick", "brown", "fox", "jumps", "over", "lazy", "how", "export", "context", "length"]
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 ENTAILMENT_LABELS = {0: "contradiction", 1: "neutral", 2: "entailment"}
 TOKEN_LABELS = {0: "O", 1: "B-PER", 2: "I-PER", 3: "B-LOC", 4: "I-LOC"}

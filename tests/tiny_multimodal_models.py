@@ -54,7 +54,10 @@ def write_tiny_clip_tokenizer(directory: Path) -> Path:
     (directory / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n")
     slow = CLIPTokenizer(str(directory / "vocab.json"), str(directory / "merges.txt"), pad_token="<|endoftext|>")
     CLIPTokenizerFast.from_pretrained(directory, pad_token="<|endoftext|>").save_pretrained(directory)
-    assert slow("a photo of a cat")["input_ids"] == CLIPTokenizerFast.from_pretrained(directory)("a photo of a cat")["input_ids"]
+    assert (
+        slow("a photo of a cat")["input_ids"]
+        == CLIPTokenizerFast.from_pretrained(directory)("a photo of a cat")["input_ids"]
+    )
     return directory
 
 

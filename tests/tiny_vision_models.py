@@ -86,9 +86,7 @@ def write_tiny_convnext(directory: Path, seed: int = 0) -> Path:
     from transformers import ConvNextConfig, ConvNextForImageClassification, ConvNextImageProcessor
 
     torch.manual_seed(seed)
-    config = ConvNextConfig(
-        hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, image_size=32, **_labels(LABELS)
-    )
+    config = ConvNextConfig(hidden_sizes=[8, 16], depths=[1, 1], num_stages=2, image_size=32, **_labels(LABELS))
     processor = ConvNextImageProcessor(size={"shortest_edge": 32}, crop_pct=0.875)
     return _save(ConvNextForImageClassification(config), processor, directory, "convnext", seed)
 

@@ -96,9 +96,7 @@ class ONNXFeatureExtractor(FixedShapeProcessor):
             warn_truncated(what, len(waveforms[longest]), self.sequence_length)
         wants_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
         return_tensors = kwargs.pop("return_tensors", None)
-        kwargs.update(
-            padding="max_length", max_length=self.sequence_length, truncation=True, pad_to_multiple_of=None
-        )
+        kwargs.update(padding="max_length", max_length=self.sequence_length, truncation=True, pad_to_multiple_of=None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # numpy's mean of an empty waveform
             encoding = self.wrapped(

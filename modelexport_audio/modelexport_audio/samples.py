@@ -36,10 +36,7 @@ def speech_like(samples: int, rate: int, seed: int = 0) -> np.ndarray:
     voice = np.zeros(samples)
     for harmonic in range(1, 30):
         frequency = harmonic * pitch
-        gain = sum(
-            np.exp(-(((frequency - formant[vowel_of]) / 90.0) ** 2))
-            for formant in np.array(_VOWELS).T
-        )
+        gain = sum(np.exp(-(((frequency - formant[vowel_of]) / 90.0) ** 2)) for formant in np.array(_VOWELS).T)
         voice += gain * np.sin(harmonic * phase) / harmonic
     position = (np.arange(samples) % syllable) / syllable
     envelope = np.clip(np.sin(np.pi * position) * 1.4, 0, 1) * (position < 0.85)

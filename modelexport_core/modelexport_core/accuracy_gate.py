@@ -19,12 +19,16 @@ DEFAULT_MIN_AGREEMENT = 0.99
 CALIBRATION_SIZE = 32  # the first corpus inputs measure each module's sensitivity; the gate runs the whole corpus
 
 
-def realistic_feeds(model: onnx.ModelProto, modality: str, processor_dir: str, items: list[Any]) -> tuple[Feeds, list[int]]:
+def realistic_feeds(
+    model: onnx.ModelProto, modality: str, processor_dir: str, items: list[Any]
+) -> tuple[Feeds, list[int]]:
     """`items` (from the modality's benchmark corpus) processed to the graph's fixed shapes: feeds and real rows."""
     signature = io_signature(model)
     shapes = hook().detect_shapes(modality=modality, input_shapes={i["name"]: i["shape"] for i in signature["inputs"]})
     processor = hook().wrap_processor(
-        modality=modality, processor=hook().load_processor(modality=modality, processor_dir=processor_dir), shapes=shapes
+        modality=modality,
+        processor=hook().load_processor(modality=modality, processor_dir=processor_dir),
+        shapes=shapes,
     )
     names, batch = {i["name"] for i in signature["inputs"]}, shapes["batch_size"]
     feeds, rows = [], []
@@ -80,7 +84,9 @@ def _pad_rows(array: np.ndarray, batch: int) -> np.ndarray:
     return np.concatenate([array, np.repeat(array[-1:], batch - len(array), axis=0)]) if len(array) < batch else array
 
 
-def agreement(task: str, reference: list[np.ndarray], candidate: list[np.ndarray], feeds: Feeds, rows: list[int]) -> dict[str, Any]:
+def agreement(
+    task: str, reference: list[np.ndarray], candidate: list[np.ndarray], feeds: Feeds, rows: list[int]
+) -> dict[str, Any]:
     """Cosine of mean-pooled vectors (embeddings) or top-1 agreement (classifiers), worst case, and max deviation."""
     scores, deviation = [], 0.0
     for ref, out, feed, real in zip(reference, candidate, feeds, rows):
@@ -131,7 +137,9 @@ def quantize_with_gate(
         **results,
         "min_agreement": min_agreement,
         "fp32_modules": kept,
-        "most_sensitive": {path: round(value, 5) for path, value in sorted(sensitivity.items(), key=lambda kv: -kv[1])[:5]},
+        "most_sensitive": {
+            path: round(value, 5) for path, value in sorted(sensitivity.items(), key=lambda kv: -kv[1])[:5]
+        },
     }
     if results["value"] < min_agreement:
         raise ModelExportError(

@@ -146,7 +146,9 @@ def run_benchmark(
     task = task or package_task(package_dir)
     detected = detect_shapes(package_dir / MODEL_FILE)
     batch = detected.shapes["batch_size"]
-    samples = hook().sample_inputs(modality=detected.modality, sequence_length=detected.shapes.get("sequence_length", 0))
+    samples = hook().sample_inputs(
+        modality=detected.modality, sequence_length=detected.shapes.get("sequence_length", 0)
+    )
     if not samples:
         raise ModelExportError(f"No installed plugin provides benchmark inputs for {detected.modality} models")
     extra = hook().benchmark_kwargs(task=task) or {}
@@ -207,4 +209,6 @@ def print_benchmark(rows: list[BenchmarkRow], console: Any) -> None:
                 f"{row.ratio(runner, 'onnxruntime'):.2f}",
             )
         console.print(table)
-        console.print(f"preprocessing alone (our processor, {row.count} inputs): {row.preprocess_seconds * 1000:.1f} ms")
+        console.print(
+            f"preprocessing alone (our processor, {row.count} inputs): {row.preprocess_seconds * 1000:.1f} ms"
+        )

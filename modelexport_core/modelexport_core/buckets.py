@@ -61,7 +61,9 @@ def _varying_axes(small: list[dict[str, Any]], full: list[dict[str, Any]]) -> di
     """Per tensor name, the (axis, bucket size, full size) where a bucket's dims differ from the full model's."""
     sizes = {v["name"]: v["shape"] for v in full}
     return {
-        v["name"]: [(axis, dim, sizes[v["name"]][axis]) for axis, dim in enumerate(v["shape"]) if dim != sizes[v["name"]][axis]]
+        v["name"]: [
+            (axis, dim, sizes[v["name"]][axis]) for axis, dim in enumerate(v["shape"]) if dim != sizes[v["name"]][axis]
+        ]
         for v in small
     }
 
@@ -129,7 +131,11 @@ class BucketedModel:
         cut = {name: _cut(value, input_axes.get(name, [])) for name, value in inputs.items()}
         outputs = model(**cut)
         return type(outputs)(
-            **{name: _pad_back(value, output_axes.get(name, [])) for name, value in outputs.items() if value is not None}
+            **{
+                name: _pad_back(value, output_axes.get(name, []))
+                for name, value in outputs.items()
+                if value is not None
+            }
         )
 
     forward = __call__

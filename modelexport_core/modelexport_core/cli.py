@@ -17,8 +17,11 @@ from rich.tree import Tree
 from .accuracy_gate import DEFAULT_MIN_AGREEMENT
 from .errors import ModelExportError
 
-app = typer.Typer(help="Export HuggingFace models to fixed-shape ONNX packages that Optimum loads as they are.",
-                  no_args_is_help=True, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Export HuggingFace models to fixed-shape ONNX packages that Optimum loads as they are.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 plugins_app = typer.Typer(help="Installed modelexport plugins.", no_args_is_help=True)
 app.add_typer(plugins_app, name="plugins")
 console = Console(soft_wrap=True)
@@ -72,7 +75,9 @@ def export_command(
     revision: Annotated[str | None, typer.Option(help="Hub revision.")] = None,
     token: Annotated[str | None, typer.Option(help="Hub token.")] = None,
     cache_dir: Annotated[str | None, typer.Option(help="Hub cache directory.")] = None,
-    quantize: Annotated[str | None, typer.Option(help="int8: dynamic quantization for CPUs, with an accuracy gate.")] = None,
+    quantize: Annotated[
+        str | None, typer.Option(help="int8: dynamic quantization for CPUs, with an accuracy gate.")
+    ] = None,
     min_agreement: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="The int8 gate: worst cosine (embeddings) or top-1 agreement.")
     ] = DEFAULT_MIN_AGREEMENT,
@@ -84,11 +89,25 @@ def export_command(
     from .input_shapes import parse_input_shapes
 
     metadata = export(
-        model, out_dir, task=task, batch_size=batch_size, sequence_length=parse_lengths(sequence_length),
-        height=height, width=width, num_channels=num_channels, audio_sequence_length=audio_sequence_length,
-        input_shapes=parse_input_shapes(input_shape or []), opset=opset,
-        force=force, trust_remote_code=trust_remote_code, revision=revision, token=token, cache_dir=cache_dir,
-        quantize=quantize, min_agreement=min_agreement, target=target,
+        model,
+        out_dir,
+        task=task,
+        batch_size=batch_size,
+        sequence_length=parse_lengths(sequence_length),
+        height=height,
+        width=width,
+        num_channels=num_channels,
+        audio_sequence_length=audio_sequence_length,
+        input_shapes=parse_input_shapes(input_shape or []),
+        opset=opset,
+        force=force,
+        trust_remote_code=trust_remote_code,
+        revision=revision,
+        token=token,
+        cache_dir=cache_dir,
+        quantize=quantize,
+        min_agreement=min_agreement,
+        target=target,
         progress=lambda message: err_console.print(f"[cyan]>[/cyan] {message}", highlight=False),
     )
     shapes = ", ".join(f"{name}{shape}" for name, shape in metadata["shapes"].items())
@@ -107,8 +126,12 @@ def export_command(
 def validate_command(
     package: Annotated[Path, typer.Argument(help="Package directory.")],
     target: Annotated[str | None, typer.Option(help="Check placement and drift on this target (e.g. qnn-htp).")] = None,
-    tolerance: Annotated[float | None, typer.Option(min=0, help="Largest deviation from CPU, relative to "
-                                                    "each output's largest magnitude (default 0.02).")] = None,
+    tolerance: Annotated[
+        float | None,
+        typer.Option(
+            min=0, help="Largest deviation from CPU, relative to each output's largest magnitude (default 0.02)."
+        ),
+    ] = None,
 ) -> None:
     """Check a package: files and sha256, onnx.checker, static dims, config, Optimum load and forward.
 
@@ -137,19 +160,27 @@ def validate_command(
 
 def _print_target_report(report: Any) -> None:
     if report.fallback:
-        console.print(f"[red]FAIL[/red] placement: {len(report.fallback)} of {report.nodes} nodes are refused by "
-                      f"{report.provider} and fall back to the CPU:", highlight=False)
+        console.print(
+            f"[red]FAIL[/red] placement: {len(report.fallback)} of {report.nodes} nodes are refused by "
+            f"{report.provider} and fall back to the CPU:",
+            highlight=False,
+        )
         for node in report.fallback:
             console.print(f"  {node.describe()}", markup=False, highlight=False)
     else:
         console.print(f"[green]PASS[/green] placement: all {report.nodes} nodes on {report.provider}", highlight=False)
     for d in report.deviations:
         mark = "[green]PASS[/green]" if d.relative <= report.tolerance else "[red]FAIL[/red]"
-        console.print(f"{mark} deviation {d.name}: max |{report.target} - cpu| = {d.deviation:.3g} "
-                      f"({d.relative:.2%} of its largest value {d.scale:.3g}; tolerance {report.tolerance:.2%})",
-                      highlight=False)
-    console.print(f"[bold green]runs on {report.target}[/bold green]" if report.ok
-                  else f"[bold red]does not run on {report.target} as on the CPU[/bold red]")
+        console.print(
+            f"{mark} deviation {d.name}: max |{report.target} - cpu| = {d.deviation:.3g} "
+            f"({d.relative:.2%} of its largest value {d.scale:.3g}; tolerance {report.tolerance:.2%})",
+            highlight=False,
+        )
+    console.print(
+        f"[bold green]runs on {report.target}[/bold green]"
+        if report.ok
+        else f"[bold red]does not run on {report.target} as on the CPU[/bold red]"
+    )
 
 
 @app.command("inspect")
@@ -170,7 +201,8 @@ def inspect_command(
     console.print(tree)
     console.print(
         f"{hierarchy['nodes']} nodes, {hierarchy['tagged_nodes']} tagged, "
-        f"{hierarchy['root_fallback_nodes']} attributed to the root", highlight=False,
+        f"{hierarchy['root_fallback_nodes']} attributed to the root",
+        highlight=False,
     )
 
 
@@ -193,8 +225,9 @@ def compare_command(
         raise ModelExportError(f"Package directory not found: {package}")
     if text and image:
         raise ModelExportError("Give --text or --image, not both: a package takes one kind of input")
-    comparison = compare_on_target(package, get_target(target), package_inputs(package, text or image or None),
-                                   get_target(reference))
+    comparison = compare_on_target(
+        package, get_target(target), package_inputs(package, text or image or None), get_target(reference)
+    )
     if as_json:
         print(json.dumps(comparison.to_dict(), indent=2))
         return
@@ -202,8 +235,10 @@ def compare_command(
     _grow_deviations(tree, comparison.root)
     Console(width=max(console.width, 160)).print(tree)  # a deep tree's labels are never cut short
     if comparison.first_jump is None:
-        console.print(f"No module's deviation jumps ({JUMP_FACTOR:g}x the largest before it): the drift builds up "
-                      "gradually", highlight=False)
+        console.print(
+            f"No module's deviation jumps ({JUMP_FACTOR:g}x the largest before it): the drift builds up gradually",
+            highlight=False,
+        )
     else:
         console.print(f"First jump: {comparison.first_jump or '(root)'}", highlight=False)
 
@@ -241,11 +276,22 @@ def plugins_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
         print(json.dumps([asdict(row) for row in rows], indent=2))
         return
     # Fold instead of the default ellipsis: a narrow terminal or a pipe (80 columns) must not cut names short.
-    table = Table(*(Column(name, overflow="fold") for name in ("plugin", "distribution", "version", "modality",
-                                                                "tasks", "targets", "hooks")))
+    table = Table(
+        *(
+            Column(name, overflow="fold")
+            for name in ("plugin", "distribution", "version", "modality", "tasks", "targets", "hooks")
+        )
+    )
     for row in rows:
-        table.add_row(row.plugin, row.distribution, row.version, "\n".join(row.modality) or "-",
-                      "\n".join(row.tasks) or "-", "\n".join(row.targets) or "-", "\n".join(row.hooks) or "-")
+        table.add_row(
+            row.plugin,
+            row.distribution,
+            row.version,
+            "\n".join(row.modality) or "-",
+            "\n".join(row.tasks) or "-",
+            "\n".join(row.targets) or "-",
+            "\n".join(row.hooks) or "-",
+        )
     console.print(table)
 
 

@@ -63,8 +63,12 @@ class Comparison:
     first_jump: str | None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"target": self.target, "reference": self.reference, "first_jump": self.first_jump,
-                "tree": self.root.to_dict()}
+        return {
+            "target": self.target,
+            "reference": self.reference,
+            "first_jump": self.first_jump,
+            "tree": self.root.to_dict(),
+        }
 
 
 def module_outputs(model_proto: onnx.ModelProto) -> dict[str, tuple[int, list[str]]]:

@@ -191,7 +191,11 @@ def print_corpus_report(report: CorpusReport, console: Any) -> None:
         table.add_column(header, justify="right")
     for row in report.rows:
         table.add_row(
-            row.label, f"{row.seconds:.3f}", f"{report.count / row.seconds:.0f}", f"{report.ratio(row):.2f}", f"{row.peak_mb:.0f}"
+            row.label,
+            f"{row.seconds:.3f}",
+            f"{report.count / row.seconds:.0f}",
+            f"{report.ratio(row):.2f}",
+            f"{row.peak_mb:.0f}",
         )
     console.print(table)
     for row in report.rows:

@@ -136,7 +136,9 @@ def export(
             with timer.step("buckets", f"Exporting and tagging the shape buckets {', '.join(map(str, lengths[:-1]))}"):
                 for length in lengths[:-1]:
                     dims = {**shapes, "sequence_length": length}
-                    bucket = _export_onnx(torch_model, onnx_config, dims, opset, {**explicit, "sequence_length": length})
+                    bucket = _export_onnx(
+                        torch_model, onnx_config, dims, opset, {**explicit, "sequence_length": length}
+                    )
                     tag_model(bucket, torch_model)
                     models[bucket_file(length, lengths[-1])] = (bucket, io_signature(bucket))
         buckets = {name: _input_shapes(sig) for name, (_, sig) in models.items()} if len(models) > 1 else {}
@@ -146,7 +148,11 @@ def export(
         if quantize:
             with timer.step("quantize", "Quantizing to int8 and measuring its agreement with fp32"):
                 int8, quantization = quantize_with_gate(
-                    {name: proto for name, (proto, _) in models.items()}, task, modality.name, source.location, min_agreement
+                    {name: proto for name, (proto, _) in models.items()},
+                    task,
+                    modality.name,
+                    source.location,
+                    min_agreement,
                 )
                 models = {name: (int8[name], sig) for name, (_, sig) in models.items()}
                 timer.progress(_describe_quantization(quantization))
@@ -259,7 +265,11 @@ def _export_onnx(
     overridden = _honour_explicit_dims(dummy, onnx_config.inputs, explicit or {})
     check_ranks(dummy, input_shapes or {})
     torch_model.config.return_dict = True
-    with torch.no_grad(), onnx_config.patch_model_for_export(torch_model), quieted("torch.onnx", "onnx_ir", stdout=True):
+    with (
+        torch.no_grad(),
+        onnx_config.patch_model_for_export(torch_model),
+        quieted("torch.onnx", "onnx_ir", stdout=True),
+    ):
         ordered = {name: dummy[name] for name in onnx_config.ordered_inputs(torch_model) if name in dummy}
         try:
             program = torch.onnx.export(

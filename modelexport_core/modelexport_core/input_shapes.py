@@ -45,7 +45,9 @@ def named_dims(
     merged = dict(explicit)
     for name, shape in input_shapes.items():
         if name not in axes:
-            raise ModelExportError(f"--input-shape names no input of this model: {name} (its inputs: {', '.join(axes)})")
+            raise ModelExportError(
+                f"--input-shape names no input of this model: {name} (its inputs: {', '.join(axes)})"
+            )
         for axis, dim in axes[name].items():
             if axis >= len(shape):
                 raise ModelExportError(

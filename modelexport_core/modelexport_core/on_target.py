@@ -63,7 +63,9 @@ def refuse_unsupported_ops(model_file: Path, target: ExecutionTarget) -> None:
         raise ModelExportError(f"{model_file.parent.name} {target.refused_ops[refused[0]]}")
 
 
-def output_deviations(model_file: Path, target: ExecutionTarget, inputs: dict[str, np.ndarray]) -> list[OutputDeviation]:
+def output_deviations(
+    model_file: Path, target: ExecutionTarget, inputs: dict[str, np.ndarray]
+) -> list[OutputDeviation]:
     """Run `inputs` on the target (CPU fallback disabled) and on the CPU; each output's largest deviation."""
     session = target_session(str(model_file), target)
     names = [output.name for output in session.get_outputs()]
@@ -76,8 +78,11 @@ def output_deviations(model_file: Path, target: ExecutionTarget, inputs: dict[st
 
 
 def validate_on_target(
-    package: str | Path, target: ExecutionTarget, inputs: dict[str, np.ndarray] | None = None,
-    tolerance: float = DEFAULT_TOLERANCE, graph: str | None = None,
+    package: str | Path,
+    target: ExecutionTarget,
+    inputs: dict[str, np.ndarray] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    graph: str | None = None,
 ) -> TargetReport:
     """Placement of every node (from onnxruntime) and, when all run on the target, each output's deviation.
 
@@ -90,8 +95,12 @@ def validate_on_target(
     refuse_unsupported_ops(model_file, target)
     placement = node_placement(model_file, target)
     report = TargetReport(
-        package=str(package), graph=model_file.name, target=target.name, provider=target.provider,
-        tolerance=tolerance, nodes=len(placement),
+        package=str(package),
+        graph=model_file.name,
+        target=target.name,
+        provider=target.provider,
+        tolerance=tolerance,
+        nodes=len(placement),
         fallback=[node for node in placement if node.provider != target.provider],
     )
     if not report.fallback:

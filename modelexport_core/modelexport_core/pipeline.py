@@ -27,7 +27,9 @@ def _load_ort_model(task: str, model: Any, session_options: Any = None) -> tuple
         return model, Path(model.path)
     model_file = find_model_file(model)
     model_class = ort_model_class(task)
-    return model_class.from_pretrained(model_file.parent, file_name=model_file.name, session_options=session_options), model_file
+    return model_class.from_pretrained(
+        model_file.parent, file_name=model_file.name, session_options=session_options
+    ), model_file
 
 
 def _pipeline_class(task: str, modality: str) -> type:

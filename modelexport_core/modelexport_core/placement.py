@@ -44,8 +44,11 @@ def node_placement(model_file: Path, target: ExecutionTarget) -> list[PlacedNode
 
 def _module_paths(model_proto: onnx.ModelProto) -> dict[str, str]:
     """Node name -> module path, for the tagged nodes."""
-    return {node.name: node_tags(node)[MODULE_PATH] for node in iter_nodes(model_proto.graph)
-            if MODULE_PATH in node_tags(node)}
+    return {
+        node.name: node_tags(node)[MODULE_PATH]
+        for node in iter_nodes(model_proto.graph)
+        if MODULE_PATH in node_tags(node)
+    }
 
 
 def _module_of(name: str, modules: dict[str, str]) -> str | None:

@@ -115,10 +115,7 @@ def _install_hint(input_names: set[str]) -> str:
     if len(wanted) > 1:
         wanted = ["modelexport-multimodal"]
     package = wanted[0] if wanted else "the modelexport plugin for this kind of model"
-    return (
-        f"No installed modelexport plugin serves a model with inputs {sorted(input_names)}: "
-        f"pip install {package}"
-    )
+    return f"No installed modelexport plugin serves a model with inputs {sorted(input_names)}: pip install {package}"
 
 
 def hook() -> Any:

@@ -61,7 +61,9 @@ def _session(model: str | bytes, options: Any) -> Any:
     import onnxruntime
     import onnxruntime_qnn
 
-    options.add_provider_for_devices(_qnn_devices(), {"backend_path": onnxruntime_qnn.get_qnn_htp_path(), **HTP_OPTIONS})
+    options.add_provider_for_devices(
+        _qnn_devices(), {"backend_path": onnxruntime_qnn.get_qnn_htp_path(), **HTP_OPTIONS}
+    )
     with _native_stdout_silenced():
         return onnxruntime.InferenceSession(model, sess_options=options)
 

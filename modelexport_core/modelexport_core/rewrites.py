@@ -41,7 +41,9 @@ def materialize_broadcasts_into_layernorm(model_proto: onnx.ModelProto) -> int:
             elif constant is None:
                 target_shape = numpy_helper.from_array(np.array(full, dtype=np.int64), f"{name}_shape")
                 graph.initializer.append(target_shape)
-                expand = onnx.helper.make_node("Expand", [operand, target_shape.name], [name], name=f"{node.name}/{name}")
+                expand = onnx.helper.make_node(
+                    "Expand", [operand, target_shape.name], [name], name=f"{node.name}/{name}"
+                )
                 expand.metadata_props.extend(node.metadata_props)
                 nodes.append(expand)
             node.input[index] = name

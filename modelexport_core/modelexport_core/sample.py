@@ -28,8 +28,10 @@ def package_inputs(package: Path, items: list[Any] | None = None) -> dict[str, n
     inputs = {}
     for spec in io_signature(load_graph(package / MODEL_FILE))["inputs"]:
         if spec["name"] not in encoded:
-            raise ModelExportError(f"The package's processor does not make its input {spec['name']}: "
-                                   "compare without --text / --image to use synthetic inputs")
+            raise ModelExportError(
+                f"The package's processor does not make its input {spec['name']}: "
+                "compare without --text / --image to use synthetic inputs"
+            )
         inputs[spec["name"]] = np.asarray(encoded[spec["name"]]).astype(spec["dtype"])
     return inputs
 

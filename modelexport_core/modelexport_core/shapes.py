@@ -131,8 +131,7 @@ def _with_defaults(input_shapes: InputShapes, modality_name: str | None, model_f
     filled = {name: defaults[name] if value is None else value for name, value in named.items()}
     if dynamic:
         warnings.warn(
-            f"{model_file} has dynamic dims; using defaults "
-            + ", ".join(f"{name}={filled[name]}" for name in dynamic),
+            f"{model_file} has dynamic dims; using defaults " + ", ".join(f"{name}={filled[name]}" for name in dynamic),
             FixedShapeWarning,
             stacklevel=2,
         )

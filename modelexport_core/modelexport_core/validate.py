@@ -60,9 +60,7 @@ def ort_model_class(task: str) -> type:
 def package_task(package_dir: Path) -> str:
     """The task a package was exported for (from its metadata, else the model's metadata_props)."""
     metadata = read_export_metadata(package_dir) or {}
-    task = metadata.get("task") or model_metadata(load_graph(package_dir / MODEL_FILE)).get(
-        KEY_TASK
-    )
+    task = metadata.get("task") or model_metadata(load_graph(package_dir / MODEL_FILE)).get(KEY_TASK)
     if not task:
         raise ModelExportError(f"{package_dir} does not record its task: it was not exported by modelexport")
     return task
@@ -153,5 +151,7 @@ def validate_optimum_compatibility(package_dir: str | Path) -> ValidationReport:
         try:
             report.checks.append(Check(name, True, check(package_dir)))
         except Exception as err:  # a failed check is a result, not a crash
-            report.checks.append(Check(name, False, str(err).strip().splitlines()[0] if str(err).strip() else repr(err)))
+            report.checks.append(
+                Check(name, False, str(err).strip().splitlines()[0] if str(err).strip() else repr(err))
+            )
     return report

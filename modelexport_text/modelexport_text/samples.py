@@ -14,5 +14,5 @@ def sample_texts(sequence_length: int) -> dict[str, list[str]]:
     """`short` texts, and `full` texts of about `sequence_length` words (so about as many tokens)."""
     words = " ".join(SHORT_TEXTS).split()
     length = max(sequence_length - 2, 1)
-    full = [" ".join((words[i:] + words[:i]) * (length // len(words) + 1))for i in range(len(SHORT_TEXTS))]
+    full = [" ".join((words[i:] + words[:i]) * (length // len(words) + 1)) for i in range(len(SHORT_TEXTS))]
     return {"short": SHORT_TEXTS, "full": [" ".join(text.split()[:length]) for text in full]}

@@ -121,7 +121,9 @@ class ONNXTokenizer(FixedShapeProcessor):
         unpadded = self.wrapped(text, text_pair, **{**kwargs, "padding": "longest", "return_tensors": None})
         ids = unpadded["input_ids"]
         longest = max(map(len, ids)) if ids and isinstance(ids[0], list) else len(ids)
-        needed = max(longest, kwargs.get("stride", 0) + self.wrapped.num_special_tokens_to_add(pair=text_pair is not None) + 1)
+        needed = max(
+            longest, kwargs.get("stride", 0) + self.wrapped.num_special_tokens_to_add(pair=text_pair is not None) + 1
+        )
         return next((n for n in self.bucket_lengths if n >= needed), self.sequence_length)
 
     def _check_stride_fits(self, text: Any, text_pair: Any, kwargs: dict[str, Any]) -> None:

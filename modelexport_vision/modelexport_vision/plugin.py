@@ -39,9 +39,7 @@ def default_shapes(modality: str, package_dir: Path) -> dict[str, int] | None:
         return None
     preprocessor = _read_json(Path(package_dir) / PREPROCESSOR_FILE)
     config = _read_json(Path(package_dir) / "config.json")
-    height, width = (
-        _processor_output_size(preprocessor) or _config_image_size(config) or (DEFAULT_IMAGE_SIZE,) * 2
-    )
+    height, width = _processor_output_size(preprocessor) or _config_image_size(config) or (DEFAULT_IMAGE_SIZE,) * 2
     num_channels = config.get("num_channels")
     return {
         "height": height,

@@ -116,9 +116,7 @@ class ONNXImageProcessor(FixedShapeProcessor):
             return image
         if wanted == 1 and channels >= 3:
             luma = image[:, :, :3].astype(np.float64) @ _LUMA
-            return (np.rint(luma) if np.issubdtype(image.dtype, np.integer) else luma).astype(image.dtype)[
-                :, :, None
-            ]
+            return (np.rint(luma) if np.issubdtype(image.dtype, np.integer) else luma).astype(image.dtype)[:, :, None]
         if channels > wanted:  # alpha (or anything past the model's channels) is dropped
             return image[:, :, :wanted]
         if channels in (1, 2):  # grey (with alpha): the grey channel, repeated
@@ -188,9 +186,7 @@ def _as_hwc(image: Any, input_data_format: Any) -> Any:
     if image.ndim == 2:
         return image[:, :, None]
     if image.ndim != 3:
-        raise ModelExportError(
-            f"An image array must have 2 or 3 dims (HW, HWC or CHW), got shape {image.shape}"
-        )
+        raise ModelExportError(f"An image array must have 2 or 3 dims (HW, HWC or CHW), got shape {image.shape}")
     layout = getattr(input_data_format, "value", input_data_format)
     if layout == "channels_first" or (layout is None and image.shape[2] > 4 and image.shape[0] <= 4):
         return np.moveaxis(image, 0, 2)

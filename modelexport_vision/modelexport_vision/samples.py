@@ -17,9 +17,7 @@ def synthetic_image(width: int, height: int, seed: int = 0, mode: str = "RGB") -
 
     rng = np.random.default_rng(seed)
     ys, xs = np.mgrid[0:height, 0:width]
-    base = np.stack(
-        [xs / max(width - 1, 1), ys / max(height - 1, 1), (xs + ys) / max(width + height - 2, 1)], axis=-1
-    )
+    base = np.stack([xs / max(width - 1, 1), ys / max(height - 1, 1), (xs + ys) / max(width + height - 2, 1)], axis=-1)
     pixels = base * 200 + rng.normal(0, 20, size=(height, width, 3))
     top, left = rng.integers(0, max(height // 2, 1)), rng.integers(0, max(width // 2, 1))
     pixels[top : top + max(height // 3, 1), left : left + max(width // 3, 1)] = [240, 230, 60]
