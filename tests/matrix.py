@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 
 from modelexport_core import ONNXAutoProcessor, create_pipeline, export, validate_optimum_compatibility
-from modelexport_core.benchmark import _median_seconds as median_seconds
+from modelexport_core.bench.benchmark import _median_seconds as median_seconds
+from modelexport_core.package.validate import fixed_shape_inputs
+from modelexport_core.serve.models import ort_model_class
 from modelexport_core.quiet import quieted
-from modelexport_core.validate import fixed_shape_inputs, ort_model_class
 from modelexport_vision.samples import synthetic_image
 
 THREADS = 1  # for torch and onnxruntime alike
@@ -98,7 +99,7 @@ def matrix_row(case: Case, source: Path, package: Path) -> MatrixRow:
     import torch
     from transformers import pipeline
 
-    from modelexport_core.package import read_export_metadata
+    from modelexport_core.package.layout import read_export_metadata
 
     report = validate_optimum_compatibility(package)
     if not report.ok:

@@ -108,8 +108,8 @@ def export_row(row: MatrixRow, workdir: Path, target: str | None = "qnn-htp") ->
 
 def measure(row: MatrixRow, package: Path) -> MatrixResult:
     """`validate --target qnn-htp` on the package: placement from onnxruntime, deviation from the CPU."""
-    from modelexport_core.on_target import validate_on_target
-    from modelexport_core.targets import get_target
+    from modelexport_core.targets.registry import get_target
+    from modelexport_core.targets.validate import validate_on_target
 
     report = validate_on_target(package, get_target("qnn-htp"))
     deviation = max((d.relative for d in report.deviations), default=None)

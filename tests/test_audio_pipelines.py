@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from modelexport_audio import ONNXFeatureExtractor, ORTModelForCTC
 from modelexport_audio.samples import noise, silence, speech_like, tone
 from modelexport_core import FixedShapeWarning, ONNXAutoProcessor, create_pipeline, export
-from modelexport_core.benchmark import RUNNERS, run_benchmark
+from modelexport_core.bench.benchmark import RUNNERS, run_benchmark
 from modelexport_core.cli import app
 
 from conftest import run_modelexport

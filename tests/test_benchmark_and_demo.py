@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from modelexport_core.benchmark import RUNNERS
+from modelexport_core.bench.benchmark import RUNNERS
 
 from conftest import run_modelexport
 

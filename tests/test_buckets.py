@@ -25,10 +25,10 @@ from test_text_pipelines import (  # noqa: F401  (reference: the PyTorch pipelin
 )
 
 from modelexport_core import create_pipeline, detect_shapes, export
-from modelexport_core.buckets import KEY_BUCKETS, parse_lengths
-from modelexport_core.hierarchy import MODULE_PATH, iter_nodes, node_tags
-from modelexport_core.package import io_signature, load_graph, model_metadata
-from modelexport_core.shared_weights import WEIGHTS_FILE, save_sharing_weights
+from modelexport_core.package.buckets import KEY_BUCKETS, parse_sizes
+from modelexport_core.package.hierarchy import MODULE_PATH, iter_nodes, node_tags
+from modelexport_core.package.layout import io_signature, load_graph, model_metadata
+from modelexport_core.package.shared_weights import WEIGHTS_FILE, save_sharing_weights
 
 from conftest import TEXT_SEQUENCE_LENGTH, run_modelexport
 
@@ -154,16 +154,18 @@ def test_bucketed_pipeline_pads_each_call_to_its_bucket(bucketed) -> None:
 def test_calls_are_sorted_by_tokens_not_characters(tiny_tokenizer_dir: Path) -> None:
     from transformers import AutoTokenizer
 
-    from modelexport_core.sorting import length_order
+    from modelexport_core.serve.sorting import length_order
+    from modelexport_text import TextModality
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_tokenizer_dir)
     texts = ["berlin london paris", "q w e r t y"]  # 19 characters but 3 words; 11 characters but 6 letters
-    assert length_order(texts) == [1, 0]
-    assert length_order(texts, tokenizer) == [0, 1]
+    assert length_order([len(text) for text in texts], 2) == [1, 0]
+    assert length_order(TextModality().input_lengths(texts, tokenizer), 2) == [0, 1]
+    assert TextModality().input_lengths([texts[0], {"question": "q", "context": "c"}], tokenizer) is None
 
 
 def test_cli_takes_a_list_of_lengths_and_refuses_a_bad_one(text_model, tmp_path: Path) -> None:
-    assert parse_lengths("128,16,64,16") == [16, 64, 128]
+    assert parse_sizes("128,16,64,16", "--sequence-length") == [16, 64, 128]
     run = run_modelexport("export", text_model("text-classification"), tmp_path / "bad", "--sequence-length", "8,x")
     assert run.returncode == 2 and "Traceback" not in run.stderr
     assert run.user_error_lines() == [
@@ -175,7 +177,7 @@ def test_cli_takes_a_list_of_lengths_and_refuses_a_bad_one(text_model, tmp_path:
 def test_benchmark_corpus_reports_every_runner_side_by_side(bucketed, text_model) -> None:
     from rich.console import Console
 
-    from modelexport_core.corpus_benchmark import print_corpus_report, run_corpus_benchmark
+    from modelexport_core.bench.corpus import print_corpus_report, run_corpus_benchmark
 
     task = "feature-extraction"
     report = run_corpus_benchmark(bucketed(task), text_model(task), count=12, warmup=0, repeats=1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -12,7 +13,8 @@ from typer.testing import CliRunner
 import modelexport_core
 from modelexport_core import ModelExportError, hookimpl
 from modelexport_core.cli import app
-from modelexport_core.plugins import get_plugin_manager
+from modelexport_core.plugins.manager import get_plugin_manager
+from modelexport_text import TextModality
 
 from conftest import TINY_BERT_SHAPE_OPTIONS, CliExport, CliRun, cli_env, run_modelexport
 
@@ -64,7 +66,7 @@ def test_directory_without_config_json(tmp_path: Path) -> None:
 def test_task_the_model_does_not_support_lists_the_supported_ones(tiny_bert_dir: Path, tmp_path: Path):
     from transformers import AutoConfig
 
-    from modelexport_core.tasks import supported_tasks
+    from modelexport_core.exporter.tasks import supported_tasks
 
     run = invoke("export", tiny_bert_dir, tmp_path / "out", "--task", "image-classification")
     line = assert_user_error(run, "image-classification", "bert")
@@ -133,17 +135,25 @@ def test_out_dir_holding_the_model_is_refused_even_with_force(tiny_bert_dir: Pat
 
 
 class FailingCopyPlugin:
-    """Fails in the middle of an export: after model.onnx is written, while the configs are copied."""
+    """Registers a text modality that fails in the middle of an export: after model.onnx is written, while the
+    preprocessor files are saved (a plugin registered later replaces a modality of the same name)."""
 
     def __init__(self, error: Exception) -> None:
         self.error = error
         self.called_with: list[Path] = []
+        plugin = self
+
+        class FailingText(TextModality):
+            def save_preprocessor(self, source: str, out_dir: Path, hub_kwargs: Any) -> None:
+                plugin.called_with.append(out_dir)
+                assert (out_dir / "model.onnx").is_file()  # the failure really is in the middle
+                raise plugin.error
+
+        self.modality = FailingText()
 
     @hookimpl
-    def copy_configs(self, modality: str, source: str, out_dir: Path, hub_kwargs: dict) -> list[str] | None:
-        self.called_with.append(out_dir)
-        assert (out_dir / "model.onnx").is_file()  # the failure really is in the middle
-        raise self.error
+    def register_modalities(self, register: Any) -> None:
+        register(self.modality)
 
 
 @pytest.fixture

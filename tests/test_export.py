@@ -14,8 +14,8 @@ import numpy as np
 import onnx
 import pytest
 
-from modelexport_core.files import sha256_of
-from modelexport_core.hierarchy import HIERARCHY_TAG, MODULE_PATH, iter_nodes, node_tags
+from modelexport_core.package.files import sha256_of
+from modelexport_core.package.hierarchy import HIERARCHY_TAG, MODULE_PATH, iter_nodes, node_tags
 
 from conftest import TINY_BERT_NAME, CliExport, run_modelexport
 
@@ -59,7 +59,7 @@ def test_cli_export_exits_0_and_reports_shapes_and_validation(tiny_bert_export: 
 
 def test_cli_export_shows_progress_of_each_long_step(tiny_bert_export: CliExport) -> None:
     progress = [line for line in tiny_bert_export.run.stderr.splitlines() if line.startswith("> ")]
-    steps = ["Loading", "Exporting", "Tagging", "Writing config.json", "Writing export_metadata", "Validating"]
+    steps = ["Loading", "Exporting", "Tagging", "Writing config.json", "Validating", "Writing export_metadata"]
     positions = [next(i for i, line in enumerate(progress) if line.startswith(f"> {step}")) for step in steps]
     assert positions == sorted(positions)
 

@@ -40,11 +40,11 @@ from modelexport_core import (
     export,
     validate_optimum_compatibility,
 )
-from modelexport_core.adapter import FixedBatchModel
-from modelexport_core.batching import batch_axes
 from modelexport_core.cli import app
-from modelexport_core.plugins import LOAD_PLUGINS_ENV, get_plugin_manager, hook
+from modelexport_core.package.axes import batch_axes
+from modelexport_core.plugins.manager import LOAD_PLUGINS_ENV, get_plugin_manager, hook
 from modelexport_core.quiet import quieted
+from modelexport_core.serve.adapter import FixedBatchModel
 from modelexport_multimodal import ONNXProcessor, ORTModelForDocumentQuestionAnswering
 from modelexport_text import ONNXTokenizer
 from modelexport_vision import ONNXImageProcessor
@@ -65,7 +65,26 @@ LABELS = ["cat", "dog", "bird", "city", "movie", "weather", "apple"]
 IMAGES = [((40, 50), "RGB"), ((640, 480), "RGB"), ((17, 90), "L"), ((32, 32), "RGBA"), ((300, 20), "P")]
 WORD_BOXES = [
     (word, [10 + 60 * (i % 8), 10 + 30 * (i // 8), 60 + 60 * (i % 8), 30 + 30 * (i // 8)])
-    for i, word in enumerate(["john", "lives", "in", "paris", "and", "works", "for", "google", ".", "mary", "lives", "in", "london", ",", "the", "capital"])
+    for i, word in enumerate(
+        [
+            "john",
+            "lives",
+            "in",
+            "paris",
+            "and",
+            "works",
+            "for",
+            "google",
+            ".",
+            "mary",
+            "lives",
+            "in",
+            "london",
+            ",",
+            "the",
+            "capital",
+        ]
+    )
 ]
 QUESTIONS = ["where does john live", "who works for google", "what is the capital", "mary"]
 
@@ -240,7 +259,7 @@ def test_layoutlm_question_answering_names_the_document_task(layoutlm_dir: Path,
 @pytest.fixture(scope="module")
 def clip_adapter(clip_dir: Path, clip_package: Path) -> tuple[FixedBatchModel, ONNXProcessor, CLIPModel]:
     """(the adapter over the package's ORTModel with its recorded batch axes, its processor, the PyTorch model)."""
-    from modelexport_core.shapes import detect_shapes
+    from modelexport_core.package.shapes import detect_shapes
 
     detected = detect_shapes(clip_package / "model.onnx")
     axes = batch_axes(clip_package / "model.onnx", detected.input_shapes, detected.shapes["batch_size"])
@@ -414,7 +433,7 @@ def test_without_the_multimodal_plugin_the_error_names_it(clip_package: Path, on
 
 def test_benchmark_times_zero_shot_classification_with_candidate_labels(clip_dir: Path, clip_package: Path) -> None:
     """Four labels on a package fixed at three texts: every runner, the raw session too, fills both batch axes."""
-    from modelexport_core.benchmark import RUNNERS, benchmark_json, run_benchmark
+    from modelexport_core.bench.benchmark import RUNNERS, benchmark_json, run_benchmark
 
     rows = run_benchmark(clip_package, clip_dir, count=2, warmup=0, repeats=1)
     assert [row.inputs for row in rows] == ["small", "large"]

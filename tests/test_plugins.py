@@ -17,18 +17,19 @@ from transformers import (
 )
 from typer.testing import CliRunner
 
-from modelexport_core import Modality, hookimpl, hookspecs
+from modelexport_core import Modality, hookimpl
 from modelexport_core.cli import app
-from modelexport_core.fixed import FixedShapeProcessor
-from modelexport_core.hookspecs import ExecutionTarget
-from modelexport_core.plugins import (
+from modelexport_core.serve.models import ort_model_class
+from modelexport_core.plugins import hookspecs
+from modelexport_core.plugins.hookspecs import ExecutionTarget
+from modelexport_core.plugins.manager import (
     LOAD_PLUGINS_ENV,
     get_plugin_manager,
     hook,
     list_plugins,
     modality_for_inputs,
 )
-from modelexport_core.validate import ort_model_class
+from modelexport_core.serve.fixed import FixedShapeProcessor
 
 from conftest import cli_env, run_modelexport
 
@@ -302,7 +303,7 @@ def test_hook_register_modalities(throwaway: ThrowawayPlugin) -> None:
 
 def test_hook_register_targets(throwaway: ThrowawayPlugin) -> None:
     from modelexport_core.errors import ModelExportError
-    from modelexport_core.targets import get_target, targets
+    from modelexport_core.targets.registry import get_target, targets
 
     declared = [t.name for group in hook().register_targets() for t in group]
     assert {"cpu", "qnn-htp", "throwaway-target"} <= set(declared)
@@ -413,7 +414,7 @@ def test_hook_pipeline_class(throwaway: ThrowawayPlugin) -> None:
 def test_hook_onnx_config(throwaway: ThrowawayPlugin) -> None:
     from transformers import BertConfig, PretrainedConfig
 
-    from modelexport_core.tasks import onnx_config_for
+    from modelexport_core.exporter.tasks import onnx_config_for
 
     custom = onnx_config_for(PretrainedConfig(model_type="throwaway"), "sentiment-analysis")
     assert isinstance(custom, ThrowawayOnnxConfig) and custom.task == "text-classification"  # the export task

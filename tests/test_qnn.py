@@ -12,11 +12,11 @@ import onnx
 import onnxruntime
 import pytest
 
-from modelexport_core.compare import compare_on_target
-from modelexport_core.hierarchy import MODULE_PATH, node_tags
-from modelexport_core.on_target import DEFAULT_TOLERANCE, validate_on_target
-from modelexport_core.sample import package_inputs
-from modelexport_core.targets import get_target, target_session
+from modelexport_core.package.hierarchy import MODULE_PATH, node_tags
+from modelexport_core.serve.samples import package_inputs
+from modelexport_core.targets.compare import compare_on_target
+from modelexport_core.targets.registry import get_target, target_session
+from modelexport_core.targets.validate import DEFAULT_TOLERANCE, validate_on_target
 
 from conftest import REPO_ROOT, run_modelexport
 from test_errors import assert_user_error, invoke
@@ -212,7 +212,7 @@ def test_qnn_rewrite_expands_a_computed_broadcast_operand() -> None:
     """Position embeddings gathered at run time (all-MiniLM-L6-v2's export), not folded into a constant."""
     from onnx import TensorProto, helper, numpy_helper
 
-    from modelexport_core.rewrites import materialize_broadcasts_into_layernorm
+    from modelexport_core.targets.qnn.rewrites import materialize_broadcasts_into_layernorm
 
     rng = np.random.default_rng(0)
     constants = {
@@ -277,7 +277,7 @@ def test_qnn_rewrite_turns_a_masked_fill_into_where() -> None:
     """`x[mask] = 0` as PyTorch exports it (Wav2Vec2's padded frames): NonZero is refused; Where runs on QNN."""
     from onnx import TensorProto, helper, numpy_helper
 
-    from modelexport_core.rewrites import masked_fills_as_where
+    from modelexport_core.targets.qnn.rewrites import masked_fills_as_where
 
     shape = [2, 8, 4]
     constants = {"zero": np.zeros((), np.float32), "flat": np.array([-1], np.int64)}

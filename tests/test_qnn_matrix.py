@@ -11,8 +11,8 @@ import numpy as np
 import onnx
 import pytest
 
-from modelexport_core.on_target import DEFAULT_TOLERANCE
-from modelexport_core.targets import apply_export_rewrites, get_target
+from modelexport_core.targets.registry import apply_export_rewrites, get_target
+from modelexport_core.targets.validate import DEFAULT_TOLERANCE
 
 from conftest import TEXT_SEQUENCE_LENGTH
 from qnn_matrix import BATCH_SIZE, ROWS, TEXT_SHAPES, MatrixResult, MatrixRow, export_row, markdown, measure
@@ -49,7 +49,7 @@ def test_every_task_runs_wholly_on_qnn_within_tolerance(row: MatrixRow, text_pac
 
 
 def test_every_supported_task_has_a_row() -> None:
-    from modelexport_core.plugins import modalities
+    from modelexport_core.plugins.manager import modalities
 
     supported = {task for m in modalities() for task in m.tasks}
     assert supported == {row.task for row in ROWS}

@@ -10,8 +10,8 @@ import onnx
 import pytest
 
 from modelexport_core import ModelExportError, create_pipeline, export
-from modelexport_core.hierarchy import MODULE_PATH, iter_nodes, node_tags
-from modelexport_core.quantize import module_sensitivity, quantizable_modules, quantize_graph, select_fp32_modules
+from modelexport_core.package.hierarchy import MODULE_PATH, iter_nodes, node_tags
+from modelexport_core.quantize.int8 import module_sensitivity, quantizable_modules, quantize_graph, select_fp32_modules
 from modelexport_text.corpus import corpus_sentences
 
 from tiny_models import write_spread_text_model, write_tiny_text_model
@@ -115,7 +115,7 @@ def test_validate_on_qnn_htp_says_dynamic_int8_is_cpu_only(int8_package: Path) -
 
 
 def test_corpus_benchmark_runs_int8_beside_the_ceilings_without_fixed_shapes(int8_package: Path, source: Path) -> None:
-    from modelexport_core.corpus_benchmark import run_corpus_benchmark
+    from modelexport_core.bench.corpus import run_corpus_benchmark
 
     report = run_corpus_benchmark(int8_package, source, int8_dir=int8_package, count=12, warmup=0, repeats=1)
     rows = {row.runner: row for row in report.rows}

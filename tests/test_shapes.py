@@ -18,8 +18,8 @@ from modelexport_core import (
     create_pipeline,
     detect_shapes,
 )
-from modelexport_core.package import METADATA_FILE, find_model_file
-from modelexport_core.plugins import LOAD_PLUGINS_ENV, get_plugin_manager
+from modelexport_core.package.layout import METADATA_FILE, find_model_file
+from modelexport_core.plugins.manager import LOAD_PLUGINS_ENV, get_plugin_manager
 from modelexport_text import ONNXTokenizer
 
 from conftest import OPTIMUM_STATIC_BATCH, TEXT_SEQUENCE_LENGTH

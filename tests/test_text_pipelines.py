@@ -23,9 +23,9 @@ from hypothesis import strategies as st
 from transformers import AutoTokenizer, Pipeline, pipeline
 
 from modelexport_core import FixedShapeWarning, ModelExportError, create_pipeline, hookimpl
-from modelexport_core.adapter import FixedBatchModel
-from modelexport_core.plugins import get_plugin_manager
+from modelexport_core.plugins.manager import get_plugin_manager
 from modelexport_core.quiet import quieted
+from modelexport_core.serve.adapter import FixedBatchModel
 from modelexport_text import ONNXTokenizer
 
 from conftest import OPTIMUM_STATIC_BATCH, TEXT_SEQUENCE_LENGTH
@@ -394,7 +394,7 @@ def test_core_routes_by_what_the_processor_is_and_what_the_pipeline_loads(text_m
     """Core's rule: isinstance against transformers' bases (of the wrapped tokenizer), the class's flags."""
     from transformers import FillMaskPipeline, ImageClassificationPipeline
 
-    from modelexport_core.builtin import route_processor
+    from modelexport_core.plugins.builtin import route_processor
 
     tokenizer = ONNXTokenizer(AutoTokenizer.from_pretrained(text_model("fill-mask")), 1, SEQ)
     assert route_processor(pipeline_class=FillMaskPipeline, processor=tokenizer) == {"tokenizer": tokenizer}

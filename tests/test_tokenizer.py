@@ -10,15 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pluggy
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from transformers import AutoTokenizer, BertTokenizer, BertTokenizerFast
 from transformers.pipelines.base import pad_collate_fn
 
-from modelexport_core import hookspecs
-from modelexport_core.fixed import FixedShapeWarning
+from modelexport_core.serve.fixed import FixedShapeWarning
 from modelexport_text import ONNXTokenizer, plugin
 
 from tiny_models import vocabulary
@@ -269,16 +267,15 @@ def test_slow_tokenizer_gets_the_fixed_length_and_warnings(tiny_tokenizer_dir: P
     assert {len(row) for row in encoding["input_ids"]} == {SEQ}
 
 
-def test_wrap_processor_hook_wraps_only_text_tokenizers(tokenizer: BertTokenizerFast) -> None:
-    manager = pluggy.PluginManager("modelexport")
-    manager.add_hookspecs(hookspecs)
-    manager.register(plugin)
-    shapes = {"batch_size": 4, "sequence_length": 32}
-    wrapped = manager.hook.wrap_processor(modality="text", processor=tokenizer, shapes=shapes)
+def test_the_text_modality_wraps_only_text_tokenizers(tokenizer: BertTokenizerFast) -> None:
+    registered: list = []
+    plugin.register_modalities(register=registered.append)
+    (text,) = registered
+    dims = {"batch_size": 4, "sequence_length": 32}
+    wrapped = text.wrap_processor(tokenizer, dims)
     assert isinstance(wrapped, ONNXTokenizer)
     assert (wrapped.wrapped, wrapped.batch_size, wrapped.sequence_length) == (tokenizer, 4, 32)
-    assert plugin.wrap_processor(modality="vision", processor=tokenizer, shapes=shapes) is None
-    assert plugin.wrap_processor(modality="text", processor=object(), shapes=shapes) is None
+    assert text.wrap_processor(object(), dims) is None
 
 
 # Property tests: any text, pair or list of them encodes to exactly (n, SEQ).
@@ -289,7 +286,7 @@ TEXTS = st.one_of(
 )
 PAIRS = st.tuples(TEXTS, TEXTS)
 PROPERTY = settings(max_examples=50, deadline=None)
-ignore_truncation = pytest.mark.filterwarnings("ignore::modelexport_core.fixed.FixedShapeWarning")
+ignore_truncation = pytest.mark.filterwarnings("ignore::modelexport_core.FixedShapeWarning")
 
 
 @ignore_truncation

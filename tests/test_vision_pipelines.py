@@ -24,8 +24,8 @@ from PIL import Image
 from transformers import AutoImageProcessor, DetrImageProcessor, pipeline
 
 from modelexport_core import ModelExportError, ONNXAutoProcessor, create_pipeline, export
+from modelexport_core.package.validate import validate_optimum_compatibility
 from modelexport_core.quiet import quieted
-from modelexport_core.validate import validate_optimum_compatibility
 from modelexport_vision import ONNXImageProcessor, ORTModelForObjectDetection
 from modelexport_vision.samples import synthetic_image
 
@@ -470,7 +470,7 @@ def test_optimum_loads_the_detection_package(
 
 
 def test_benchmark_runs_for_image_classification(vision_package: Callable, vision_model: Callable) -> None:
-    from modelexport_core.benchmark import RUNNERS, run_benchmark
+    from modelexport_core.bench.benchmark import RUNNERS, run_benchmark
 
     rows = run_benchmark(vision_package("vit"), vision_model("vit"), count=2, warmup=0, repeats=1)
     assert [row.inputs for row in rows] == ["small", "large"]

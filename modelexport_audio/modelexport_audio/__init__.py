@@ -1,13 +1,14 @@
 """modelexport audio plugin: ONNXFeatureExtractor, the CTC ORTModel and the audio hooks."""
 
-from .feature_extractor import ONNXFeatureExtractor
+from modelexport_audio.feature_extractor import ONNXFeatureExtractor
+from modelexport_audio.modality import AudioModality
 
-__all__ = ["ONNXFeatureExtractor", "ORTModelForCTC"]
+__all__ = ["AudioModality", "ONNXFeatureExtractor", "ORTModelForCTC"]
 
 
 def __getattr__(name: str):  # the ORTModel pulls in onnxruntime and Optimum: import it only when asked
     if name == "ORTModelForCTC":
-        from .modeling import ORTModelForCTC
+        from modelexport_audio.modeling import ORTModelForCTC
 
         return ORTModelForCTC
     raise AttributeError(name)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelexport_core import ModelExportError
-from modelexport_core.fixed import FixedShapeProcessor, warn_truncated
+from modelexport_core.serve.fixed import FixedShapeProcessor, warn_truncated
 
 if TYPE_CHECKING:
     from transformers import BatchFeature, SequenceFeatureExtractor
@@ -52,8 +52,11 @@ class ONNXFeatureExtractor(FixedShapeProcessor):
     it would without padding. `attention_mask` is returned when asked for or when the wrapped extractor returns
     one by default. Audio sampled at another rate than the extractor's is refused (resampling needs torchaudio
     or scipy, which modelexport does not depend on). Everything else (`sampling_rate`, `pad`,
-    `save_pretrained`, ...) is the wrapped extractor's.
+    `save_pretrained`, ...) is the wrapped extractor's. `for_buckets(windows)` gives one that pads each call to
+    the smallest of a package's windows holding its longest waveform instead.
     """
+
+    bucket_lengths: tuple[int, ...] = ()
 
     def __init__(
         self,
@@ -72,6 +75,13 @@ class ONNXFeatureExtractor(FixedShapeProcessor):
         """The fixed number of samples of every waveform the model sees."""
         return self.shapes["audio_sequence_length"]
 
+    def for_buckets(self, lengths: list[int]) -> ONNXFeatureExtractor:
+        """This extractor, padding each call to the smallest of `lengths` (windows up to the fixed one) that holds
+        its longest waveform, so a batch runs on that window's graph as it is."""
+        extractor = ONNXFeatureExtractor(self.wrapped, self.batch_size, self.sequence_length, self.shape_source)
+        extractor.bucket_lengths = tuple(sorted(n for n in lengths if n < self.sequence_length))
+        return extractor
+
     def __call__(
         self,
         raw_speech: Any,
@@ -80,7 +90,8 @@ class ONNXFeatureExtractor(FixedShapeProcessor):
         return_attention_mask: bool | None = None,
         **kwargs: Any,
     ) -> BatchFeature:
-        """Extract features as the wrapped extractor does, padded / truncated to exactly `sequence_length` samples.
+        """Extract features as the wrapped extractor does, padded / truncated to exactly `sequence_length` samples
+        (with buckets: the smallest window holding the longest waveform).
 
         The caller's padding, max_length and truncation are overridden.
         """
@@ -96,7 +107,9 @@ class ONNXFeatureExtractor(FixedShapeProcessor):
             warn_truncated(what, len(waveforms[longest]), self.sequence_length)
         wants_mask = self.return_attention_mask if return_attention_mask is None else return_attention_mask
         return_tensors = kwargs.pop("return_tensors", None)
-        kwargs.update(padding="max_length", max_length=self.sequence_length, truncation=True, pad_to_multiple_of=None)
+        samples = len(waveforms[longest])
+        window = next((n for n in self.bucket_lengths if n >= samples), self.sequence_length)
+        kwargs.update(padding="max_length", max_length=window, truncation=True, pad_to_multiple_of=None)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)  # numpy's mean of an empty waveform
             encoding = self.wrapped(

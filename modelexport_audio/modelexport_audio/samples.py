@@ -51,3 +51,15 @@ def sample_waveforms(rate: int) -> dict[str, list[np.ndarray]]:
         return [speech_like(samples, rate), tone(samples, rate), noise(samples), silence(samples)]
 
     return {"short": clips(int(0.4 * rate)), "one_second": clips(rate)}
+
+
+def corpus_waveforms(rate: int, count: int = 48) -> list[np.ndarray]:
+    """A deterministic workload of `count` clips from 0.1 s to 1 s: speech-like, tones, noise and silence."""
+    makers = [
+        lambda n, i: speech_like(n, rate, seed=i),
+        lambda n, i: tone(n, rate, frequency=220.0 + 40 * i),
+        lambda n, i: noise(n, seed=i),
+        lambda n, i: silence(n),
+    ]
+    durations = np.linspace(0.1, 1.0, count)
+    return [makers[i % len(makers)](int(d * rate), i) for i, d in enumerate(durations)]

@@ -2,17 +2,19 @@
 
 __version__ = "0.1.0"
 
-from .auto import ONNXAutoProcessor
-from .compare import compare_on_target
-from .errors import ModelExportError, PluginMissingError
-from .export import export
-from .fixed import FixedShapeProcessor, FixedShapeWarning
-from .hookspecs import ExecutionTarget, Modality, hookimpl
-from .on_target import validate_every_graph_on_target, validate_on_target
-from .pipeline import create_pipeline
-from .shapes import DetectedShapes, detect_shapes
-from .targets import get_target
-from .validate import validate_optimum_compatibility
+from modelexport_core.errors import ModelExportError, PluginMissingError
+from modelexport_core.exporter.api import export
+from modelexport_core.package.shapes import DetectedShapes, detect_shapes
+from modelexport_core.package.validate import validate_optimum_compatibility
+from modelexport_core.plugins.hookspecs import hookimpl
+from modelexport_core.plugins.modality import Modality
+from modelexport_core.serve.auto import ONNXAutoProcessor
+from modelexport_core.serve.fixed import FixedShapeProcessor, FixedShapeWarning
+from modelexport_core.serve.pipeline import create_pipeline
+from modelexport_core.targets.compare import compare_on_target
+from modelexport_core.targets.registry import get_target
+from modelexport_core.targets.target import ExecutionTarget
+from modelexport_core.targets.validate import validate_every_graph_on_target, validate_on_target
 
 __all__ = [
     "DetectedShapes",

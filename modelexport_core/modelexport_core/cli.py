@@ -14,8 +14,8 @@ from rich.console import Console
 from rich.table import Column, Table
 from rich.tree import Tree
 
-from .accuracy_gate import DEFAULT_MIN_AGREEMENT
-from .errors import ModelExportError
+from modelexport_core.errors import ModelExportError
+from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT
 
 app = typer.Typer(
     help="Export HuggingFace models to fixed-shape ONNX packages that Optimum loads as they are.",
@@ -64,7 +64,9 @@ def export_command(
     height: Annotated[int | None, typer.Option(min=1)] = None,
     width: Annotated[int | None, typer.Option(min=1)] = None,
     num_channels: Annotated[int | None, typer.Option(min=1)] = None,
-    audio_sequence_length: Annotated[int | None, typer.Option(min=1)] = None,
+    audio_sequence_length: Annotated[
+        str | None, typer.Option(help="Samples per clip; a list (4000,8000,16000) writes one graph per window.")
+    ] = None,
     input_shape: Annotated[
         list[str] | None,
         typer.Option(help="NAME=d0,d1,... fixes one input's whole shape (repeatable), e.g. CLIP's input_ids=8,16."),
@@ -84,20 +86,20 @@ def export_command(
     target: Annotated[str | None, typer.Option(help="Apply this target's graph rewrites (e.g. qnn-htp).")] = None,
 ) -> None:
     """Export MODEL to OUT_DIR: model.onnx (static, tagged), config.json, preprocessor files, metadata."""
-    from .buckets import parse_lengths
-    from .export import export
-    from .input_shapes import parse_input_shapes
+    from modelexport_core.exporter.api import export
+    from modelexport_core.exporter.dims import parse_input_shapes
+    from modelexport_core.package.buckets import parse_sizes
 
     metadata = export(
         model,
         out_dir,
         task=task,
         batch_size=batch_size,
-        sequence_length=parse_lengths(sequence_length),
+        sequence_length=parse_sizes(sequence_length, "--sequence-length"),
         height=height,
         width=width,
         num_channels=num_channels,
-        audio_sequence_length=audio_sequence_length,
+        audio_sequence_length=parse_sizes(audio_sequence_length, "--audio-sequence-length"),
         input_shapes=parse_input_shapes(input_shape or []),
         opset=opset,
         force=force,
@@ -141,8 +143,8 @@ def validate_command(
     if not package.is_dir():
         raise ModelExportError(f"Package directory not found: {package}")
     if target is not None:
-        from .on_target import DEFAULT_TOLERANCE, validate_every_graph_on_target
-        from .targets import get_target
+        from modelexport_core.targets.registry import get_target
+        from modelexport_core.targets.validate import DEFAULT_TOLERANCE, validate_every_graph_on_target
 
         tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
         target_reports = validate_every_graph_on_target(package, get_target(target), tolerance=tolerance)
@@ -151,7 +153,7 @@ def validate_command(
                 console.print(f"[bold]{target_report.graph}[/bold]", highlight=False)
             _print_target_report(target_report)
         raise typer.Exit(0 if all(r.ok for r in target_reports) else 1)
-    from .validate import validate_optimum_compatibility
+    from modelexport_core.package.validate import validate_optimum_compatibility
 
     report = validate_optimum_compatibility(package)
     _print_report(report)
@@ -190,7 +192,7 @@ def inspect_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the module tree of a package with the node count of each module."""
-    from .inspect import package_hierarchy
+    from modelexport_core.package.inspection import package_hierarchy
 
     hierarchy = package_hierarchy(package)
     if as_json:
@@ -217,9 +219,9 @@ def compare_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the module tree with the largest deviation of each module's outputs, target vs reference."""
-    from .compare import JUMP_FACTOR, compare_on_target
-    from .sample import package_inputs
-    from .targets import get_target
+    from modelexport_core.serve.samples import package_inputs
+    from modelexport_core.targets.compare import JUMP_FACTOR, compare_on_target
+    from modelexport_core.targets.registry import get_target
 
     if not package.is_dir():
         raise ModelExportError(f"Package directory not found: {package}")
@@ -269,7 +271,7 @@ def plugins_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
     """List installed plugins: distribution, version, modalities, tasks, execution targets and hooks."""
     from dataclasses import asdict
 
-    from .plugins import list_plugins
+    from modelexport_core.plugins.manager import list_plugins
 
     rows = list_plugins()
     if as_json:
@@ -310,10 +312,10 @@ def benchmark_command(
     int8: Annotated[Path | None, typer.Option(help="With --corpus: an int8 package of the model to compare.")] = None,
 ) -> None:
     """Time PyTorch, Optimum (dynamic axes), our pipeline and a raw session on the same inputs, side by side."""
-    from .benchmark import benchmark_json, print_benchmark, run_benchmark
+    from modelexport_core.bench.benchmark import benchmark_json, print_benchmark, run_benchmark
 
     if corpus:
-        from .corpus_benchmark import print_corpus_report, run_corpus_benchmark
+        from modelexport_core.bench.corpus import print_corpus_report, run_corpus_benchmark
 
         report = run_corpus_benchmark(package, source, int8, task, count, threads, warmup, repeats)
         print(json.dumps(report.to_dict(), indent=2)) if as_json else print_corpus_report(report, console)

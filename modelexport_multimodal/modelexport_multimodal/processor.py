@@ -6,7 +6,7 @@ import copy
 from typing import TYPE_CHECKING, Any
 
 from modelexport_core import ModelExportError
-from modelexport_core.fixed import FixedShapeProcessor
+from modelexport_core.serve.fixed import FixedShapeProcessor
 from modelexport_text import ONNXTokenizer
 from modelexport_vision import ONNXImageProcessor
 

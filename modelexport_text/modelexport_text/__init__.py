@@ -1,5 +1,6 @@
-"""modelexport text plugin: ONNXTokenizer and the text hooks."""
+"""modelexport text plugin: ONNXTokenizer and the text modality."""
 
-from .tokenizer import ONNXTokenizer
+from modelexport_text.modality import TextModality
+from modelexport_text.tokenizer import ONNXTokenizer
 
-__all__ = ["ONNXTokenizer"]
+__all__ = ["ONNXTokenizer", "TextModality"]

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modelexport_core import ONNXAutoProcessor, create_pipeline, export, validate_optimum_compatibility
-from modelexport_core.inspect import package_hierarchy
+from modelexport_core.package.inspection import package_hierarchy
 
 PAIRS = [
     ("A man is playing a guitar.", "Someone is playing an instrument."),
@@ -89,7 +89,7 @@ def main(out_dir: str = "out/all-MiniLM-L6-v2", speed: bool = True) -> int:
         console.rule("int8 export, gated on every sentence of the benchmark corpus")
         export(source, int8_dir, force=True, progress=_progress, quantize="int8", **shapes)
         console.rule("Speed: the benchmark corpus through every runner, side by side")
-        from modelexport_core.corpus_benchmark import print_corpus_report, run_corpus_benchmark
+        from modelexport_core.bench.corpus import print_corpus_report, run_corpus_benchmark
 
         threads = len(os.sched_getaffinity(0))
         print_corpus_report(run_corpus_benchmark(out_dir, source, int8_dir, threads=threads), console)

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from modelexport_core.fixed import FixedShapeProcessor, warn_truncated
+from modelexport_core.serve.fixed import FixedShapeProcessor, warn_truncated
 
 if TYPE_CHECKING:
     from transformers import BatchEncoding, PreTrainedTokenizerBase

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelexport_core import ModelExportError
-from modelexport_core.fixed import FixedShapeProcessor
+from modelexport_core.serve.fixed import FixedShapeProcessor
 
 if TYPE_CHECKING:
     from transformers import BaseImageProcessor, BatchFeature

@@ -30,3 +30,9 @@ def sample_images() -> dict[str, list[Any]]:
         "small": [synthetic_image(w, h, seed) for seed, (w, h) in enumerate(SMALL_SIZES)],
         "large": [synthetic_image(w, h, seed) for seed, (w, h) in enumerate(LARGE_SIZES)],
     }
+
+
+def corpus_images(count: int = 32) -> list[Any]:
+    """A deterministic workload of `count` synthetic images of varied sizes, from thumbnails to camera frames."""
+    sizes = SMALL_SIZES + LARGE_SIZES
+    return [synthetic_image(*sizes[i % len(sizes)], seed=i) for i in range(count)]

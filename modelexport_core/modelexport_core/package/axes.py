@@ -1,0 +1,85 @@
+"""Batch axes: which axes of a model's inputs and outputs count samples, grouped by what they count.
+
+Most models have one batch axis, axis 0 of every input and output. A multimodal model may have several
+independent ones (CLIP: images in `pixel_values`, candidate texts in `input_ids`, `logits_per_image` is
+[images, texts]). An export records the axis names of Optimum's OnnxConfig (`dim_names`); an axis whose name
+ends with `batch_size` is a batch axis, and axes of the same name count the same thing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelexport_core.package.layout import KEY_DIM_NAMES, load_graph, model_metadata, read_export_metadata
+
+DEFAULT_GROUP = "batch_size"
+BATCH_SUFFIX = "batch_size"
+
+DimNames = dict[str, dict[str, str]]  # input/output name -> {axis (as a string, JSON keys are): axis name}
+
+
+@dataclass(frozen=True)
+class BatchAxes:
+    """The fixed size of each batch (by name), the batch axis 0 of each input counts, each output's batch axes.
+
+    Inputs and outputs not listed have one batch axis, axis 0, of the default group `batch_size`.
+    """
+
+    sizes: dict[str, int]
+    inputs: dict[str, str] = field(default_factory=dict)
+    outputs: dict[str, dict[int, str]] = field(default_factory=dict)
+
+    @classmethod
+    def single(cls, batch_size: int) -> BatchAxes:
+        """One batch axis, axis 0 of everything, fixed at `batch_size`."""
+        return cls({DEFAULT_GROUP: batch_size})
+
+    def input_group(self, name: str) -> str:
+        return self.inputs.get(name, DEFAULT_GROUP)
+
+    def output_axes(self, name: str) -> dict[int, str]:
+        return self.outputs.get(name, {0: DEFAULT_GROUP})
+
+
+def dim_names_of(axes: dict[str, dict[int, str]]) -> DimNames:
+    """Optimum's `inputs` / `outputs` axes as JSON-ready dim names."""
+    return {name: {str(axis): dim for axis, dim in named.items()} for name, named in axes.items()}
+
+
+def _recorded_dim_names(model_file: Path) -> DimNames | None:
+    metadata = read_export_metadata(model_file.parent) or {}
+    if "dim_names" in metadata:
+        return metadata["dim_names"]
+    props = model_metadata(load_graph(model_file))
+    return json.loads(props[KEY_DIM_NAMES]) if KEY_DIM_NAMES in props else None
+
+
+def batch_axes(model_file: Path, input_shapes: dict[str, list[int | None]], batch_size: int) -> BatchAxes:
+    """The batch axes a package records (`dim_names`), sized from its input shapes; else one axis of `batch_size`."""
+    try:
+        dim_names = _recorded_dim_names(model_file)
+    except Exception:  # an unreadable model describes no axes: one batch
+        dim_names = None
+    if not dim_names:
+        return BatchAxes.single(batch_size)
+    inputs = {
+        name: named["0"]
+        for name, named in dim_names.items()
+        if name in input_shapes and named.get("0", "").endswith(BATCH_SUFFIX)
+    }
+    sizes = {group: input_shapes[name][0] or batch_size for name, group in inputs.items()}
+    outputs = {
+        name: {int(axis): dim for axis, dim in named.items() if dim in sizes}
+        for name, named in dim_names.items()
+        if name not in input_shapes
+    }
+    return BatchAxes(sizes or {DEFAULT_GROUP: batch_size}, inputs, outputs)
+
+
+def padded_rows(rows: Any, size: int) -> Any:
+    """`rows` (a numpy array or torch tensor) with its last row repeated up to `size` rows."""
+    count = rows.shape[0]
+    return rows if count >= size else rows[[*range(count), *[count - 1] * (size - count)]]

@@ -1,0 +1,48 @@
+"""Shape buckets in a package: one fixed-shape graph per size of the modality's length dim, how they are named
+and where they are listed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from modelexport_core.errors import ModelExportError
+from modelexport_core.package.layout import MODEL_FILE, load_graph, model_metadata, read_export_metadata
+
+KEY_BUCKETS = "modelexport.buckets"
+InputShapes = dict[str, list[int | None]]
+
+
+def bucket_sizes(dim: str, value: int | Sequence[int]) -> list[int]:
+    """The sizes asked for a dim (one, or several: shape buckets), sorted and unique."""
+    sizes = [value] if isinstance(value, int) else list(value)
+    if not sizes or any(not isinstance(n, int) or isinstance(n, bool) or n < 1 for n in sizes):
+        raise ModelExportError(f"{dim} takes positive integers, got {value!r}")
+    return sorted(set(sizes))
+
+
+def parse_sizes(text: str | None, option: str) -> list[int] | None:
+    """`16,32,64` -> [16, 32, 64] for the CLI `option`; a user error for anything else."""
+    if text is None:
+        return None
+    try:
+        return bucket_sizes(option, [int(part) for part in text.split(",")])
+    except ValueError:
+        raise ModelExportError(
+            f"{option} takes a length or a comma-separated list of lengths (e.g. 16,32,64,128), not {text!r}"
+        ) from None
+
+
+def bucket_file(size: int, largest: int) -> str:
+    """The file of a bucket: the largest is model.onnx, so Optimum loads the package unchanged."""
+    return MODEL_FILE if size == largest else f"model_seq{size}.onnx"
+
+
+def read_buckets(model_file: Path, source: str) -> dict[str, InputShapes]:
+    """The package's buckets (file -> input shapes) from the source its shapes came from; {} if none."""
+    if source == "export_metadata":
+        return (read_export_metadata(model_file.parent) or {}).get("buckets", {})
+    if source == "metadata_props":
+        return json.loads(model_metadata(load_graph(model_file)).get(KEY_BUCKETS, "{}"))
+    return {}

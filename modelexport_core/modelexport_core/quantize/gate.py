@@ -1,0 +1,162 @@
+"""The accuracy gate of an int8 export: the int8 graphs against the fp32 ones, on validation inputs and on the
+modality's corpus, run the way create_pipeline serves it (sorted by length, each batch on its bucket)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+
+from modelexport_core.errors import ModelExportError
+from modelexport_core.package.axes import padded_rows
+from modelexport_core.package.layout import io_signature
+from modelexport_core.package.validate import signature_inputs
+from modelexport_core.plugins.modality import Modality
+from modelexport_core.quantize.int8 import Batch, Feeds, first_outputs, quantize_graph, select_fp32_modules
+from modelexport_core.quiet import quieted
+from modelexport_core.serve.buckets import Buckets
+from modelexport_core.serve.sorting import length_order
+
+DEFAULT_MIN_AGREEMENT = 0.99
+CALIBRATION_SIZE = 32  # the first corpus inputs measure each module's sensitivity; the gate runs the whole corpus
+
+
+def realistic_feeds(model: onnx.ModelProto, processor: Any, items: list[Any]) -> tuple[Feeds, list[int]]:
+    """`items` through the fixed-shape `processor`, in batches of the graph's fixed batch: feeds and real rows."""
+    names = {i["name"] for i in io_signature(model)["inputs"]}
+    batch = processor.batch_size
+    feeds, rows = [], []
+    for start in range(0, len(items), batch):
+        with quieted():  # realistic inputs longer than the fixed size are truncated, as at inference
+            encoded = processor(list(items[start : start + batch]), return_tensors="np")
+        feeds.append({k: padded_rows(np.asarray(v), batch) for k, v in encoded.items() if k in names})
+        rows.append(min(batch, len(items) - start))
+    return feeds, rows
+
+
+def graph_buckets(models: dict[str, onnx.ModelProto], modality: Modality) -> Buckets:
+    """The graphs as create_pipeline serves them: by their size along the modality's length dim."""
+    signatures = {name: io_signature(model) for name, model in models.items()}
+    lengths = {
+        name: modality.name_dims({i["name"]: i["shape"] for i in sig["inputs"]}).get(modality.length_dim or "") or 0
+        for name, sig in signatures.items()
+    }
+    return Buckets(lengths, signatures, modality.mask_input)
+
+
+def in_buckets(feeds: Feeds, buckets: Buckets) -> list[Batch]:
+    """Each feed of the largest graph on the smallest graph holding it, cut to that graph's shapes."""
+    graphs = [buckets.holding(feed) for feed in feeds]
+    return [(graph, buckets.cut(feed, graph)) for graph, feed in zip(graphs, feeds, strict=True)]
+
+
+def on_one_graph(feeds: Feeds, buckets: Buckets) -> tuple[str, Feeds]:
+    """The smallest graph holding every feed, and the feeds cut to its shapes."""
+    graph = max(map(buckets.holding, feeds), key=buckets.lengths.__getitem__)
+    return graph, [buckets.cut(feed, graph) for feed in feeds]
+
+
+def agreement(
+    task: str,
+    modality: Modality,
+    reference: list[np.ndarray],
+    candidate: list[np.ndarray],
+    feeds: Feeds,
+    rows: list[int],
+) -> dict[str, Any]:
+    """Worst cosine of pooled vectors (the modality's embedding tasks) or mean top-1 agreement (classifiers, per real
+    position for position-wise outputs), and the largest deviation."""
+    embedding = task in modality.embedding_tasks
+    scores, deviation = [], 0.0
+    for ref, out, feed, real in zip(reference, candidate, feeds, rows, strict=True):
+        ref, out = ref[:real].astype(np.float64), out[:real].astype(np.float64)
+        deviation = max(deviation, float(np.abs(ref - out).max()))
+        mask = _real_positions(feed, modality, ref)
+        if embedding:
+            a, b = (_pooled(x, mask) for x in (ref, out))
+            scores.extend((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))
+        else:
+            same = ref.argmax(-1) == out.argmax(-1)
+            scores.extend(same[mask.astype(bool)] if mask is not None else same.reshape(-1))
+    metric = "cosine" if embedding else "top1_agreement"
+    value = float(np.min(scores)) if embedding else float(np.mean(scores))
+    return {"metric": metric, "value": round(value, 6), "max_deviation": round(deviation, 6), "inputs": len(scores)}
+
+
+def _real_positions(feed: dict[str, np.ndarray], modality: Modality, output: np.ndarray) -> np.ndarray | None:
+    """The real positions of a [batch, length, ...] output: the modality's mask input, where it has that length."""
+    mask = feed.get(modality.mask_input) if modality.mask_input else None
+    if mask is None or output.ndim < 3 or mask.ndim != 2 or mask.shape[1] != output.shape[1]:
+        return None
+    return mask[: len(output)].astype(np.float64)
+
+
+def _pooled(vectors: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """One vector per row: as it is, or the mean over its (real) positions."""
+    if vectors.ndim == 2:
+        return vectors
+    vectors = vectors.reshape(*vectors.shape[:2], -1)
+    if mask is None:
+        return vectors.mean(1)
+    return (vectors * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+
+
+def describe_quantization(report: dict[str, Any]) -> str:
+    """One line for the export's progress: the gate's value, its minimum, and the modules kept fp32."""
+    kept = ", ".join(report["fp32_modules"]) or "none"
+    return (
+        f"int8 {report['metric']} {report['value']:.4f} (minimum {report['min_agreement']}) on {report['inputs']} "
+        f"outputs, max deviation {report['max_deviation']:.4f}; modules kept fp32: {kept}"
+    )
+
+
+def quantize_with_gate(
+    models: dict[str, onnx.ModelProto], task: str, modality: Modality, processor_dir: str, min_agreement: float
+) -> tuple[dict[str, onnx.ModelProto], dict[str, Any]]:
+    """int8 versions of every graph (buckets alike), with the most sensitive modules kept fp32 until int8 agrees with
+    fp32 on the validation inputs and on the modality's whole corpus, sorted and bucketed as create_pipeline runs it
+    (models: the largest graph first); a user error when it never does."""
+    largest = next(iter(models))
+    buckets = graph_buckets(models, modality)
+    corpus = modality.corpus()
+    processor = _fixed_processor(models[largest], modality, processor_dir)
+    calibration, _ = realistic_feeds(models[largest], processor, corpus[:CALIBRATION_SIZE])
+    order = length_order(modality.input_lengths(corpus, processor), len(corpus))
+    ordered, rows = realistic_feeds(models[largest], processor, [corpus[i] for i in order])
+    validation = signature_inputs(io_signature(models[largest]))
+    batches = [(largest, validation), *in_buckets(ordered, buckets)]
+    feeds, rows = [feed for _, feed in batches], [len(next(iter(validation.values()))), *rows]
+    reference = first_outputs(models, batches)
+    trials: dict[tuple[str, ...], tuple[dict[str, onnx.ModelProto], dict[str, Any]]] = {}
+
+    def accepts(keep_fp32: list[str]) -> bool:
+        quantized = {name: quantize_graph(models[name], keep_fp32) for name in dict.fromkeys(n for n, _ in batches)}
+        outputs = first_outputs(quantized, batches)
+        trials[tuple(keep_fp32)] = quantized, agreement(task, modality, reference, outputs, feeds, rows)
+        return trials[tuple(keep_fp32)][1]["value"] >= min_agreement
+
+    graph, calibration = on_one_graph(calibration or [validation], buckets)
+    kept, sensitivity = select_fp32_modules(models[graph], calibration, accepts)
+    quantized, results = trials[tuple(kept)]
+    report = {
+        "method": "dynamic int8 (per-channel int8 weights, uint8 activations), onnxruntime",
+        **results,
+        "min_agreement": min_agreement,
+        "fp32_modules": kept,
+        "most_sensitive": {
+            path: round(value, 5) for path, value in sorted(sensitivity.items(), key=lambda kv: -kv[1])[:5]
+        },
+    }
+    if results["value"] < min_agreement:
+        raise ModelExportError(
+            f"int8 {results['metric']} {results['value']:.6f} is below --min-agreement {min_agreement} even with "
+            f"{len(kept)} modules kept fp32: export without --quantize, or lower --min-agreement"
+        )
+    return {name: quantized.get(name) or quantize_graph(models[name], kept) for name in models}, report
+
+
+def _fixed_processor(model: onnx.ModelProto, modality: Modality, processor_dir: str) -> Any:
+    """The modality's processor from `processor_dir`, wrapped for the graph's fixed dims."""
+    dims = modality.name_dims({i["name"]: i["shape"] for i in io_signature(model)["inputs"]})
+    return modality.wrap_processor(modality.load_processor(processor_dir), dims)

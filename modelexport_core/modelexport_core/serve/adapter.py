@@ -1,0 +1,109 @@
+"""The fixed-batch model adapter: any batch size in, the model's fixed batch underneath, only real rows out."""
+
+from __future__ import annotations
+
+import itertools
+from typing import TYPE_CHECKING, Any
+
+from modelexport_core.package.axes import BatchAxes, padded_rows
+
+if TYPE_CHECKING:
+    import torch
+
+
+class FixedBatchModel:
+    """Wraps an ORTModel whose inputs have a fixed batch: splits a call into chunks of that batch, pads the
+    last chunk by repeating its last row, runs, and drops the padded rows. Every other attribute is the
+    wrapped model's, so transformers pipelines use it as they would the ORTModel.
+
+    A model with several independent batch axes (`batch_axes`, e.g. CLIP's images and texts) is chunked along
+    each of them on its own: every combination of chunks runs once, and each output is joined back along its
+    own batch axes (`logits_per_image` [images, texts] from blocks of [image batch, text batch]).
+    """
+
+    def __init__(self, model: Any, batch_size: int, batch_axes: BatchAxes | None = None) -> None:
+        self.model = model
+        self.batch_size = batch_size
+        self.batch_axes = batch_axes or BatchAxes.single(batch_size)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("model", "batch_axes"):
+            raise AttributeError(name)
+        return getattr(self.model, name)
+
+    def __call__(self, **inputs: Any) -> Any:
+        import torch
+
+        tensors = {k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)}
+        counts = self._counts(tensors)
+        sizes = self.batch_axes.sizes
+        if all(counts[group] == sizes[group] for group in counts):
+            return self.model(**inputs)
+        chunks = {group: -(-count // sizes[group]) for group, count in counts.items()}
+        results = {}
+        for combination in itertools.product(*(range(n) for n in chunks.values())):
+            index = dict(zip(chunks, combination))
+            chunk = dict(inputs)
+            for name, value in tensors.items():
+                group = self.batch_axes.input_group(name)
+                start = index[group] * sizes[group]
+                chunk[name] = padded_rows(value[start : start + sizes[group]], sizes[group])
+            results[combination] = self.model(**chunk)
+        return _joined(results, chunks, counts, sizes, self.batch_axes)
+
+    forward = __call__
+
+    def _counts(self, tensors: dict[str, torch.Tensor]) -> dict[str, int]:
+        """The number of real rows of each batch the call holds; the inputs of one batch must agree."""
+        rows: dict[str, set[int]] = {}
+        for name, value in tensors.items():
+            rows.setdefault(self.batch_axes.input_group(name), set()).add(value.shape[0])
+        disagreeing = {group: sorted(found) for group, found in rows.items() if len(found) != 1}
+        if disagreeing:
+            raise ValueError(f"inputs disagree on the batch size: {disagreeing}")
+        unknown = set(rows) - set(self.batch_axes.sizes)
+        if unknown:
+            raise ValueError(f"inputs with batch axes {sorted(unknown)} the model does not declare")
+        return {group: found.pop() for group, found in rows.items()}
+
+
+def _joined(
+    results: dict[tuple[int, ...], Any],
+    chunks: dict[str, int],
+    counts: dict[str, int],
+    sizes: dict[str, int],
+    batch_axes: BatchAxes,
+) -> Any:
+    """Each output joined from its chunk blocks along its own batch axes, keeping only the real rows."""
+    import torch
+
+    groups = list(chunks)
+    first = next(iter(results.values()))
+
+    def block(name: str, index: dict[str, int], axes: dict[int, str]) -> torch.Tensor:
+        value = _as_tensor(results[tuple(index.get(group, 0) for group in groups)][name])
+        for axis, group in axes.items():
+            real = min(sizes[group], counts[group] - index[group] * sizes[group])
+            value = value.narrow(axis, 0, real)
+        return value
+
+    def assembled(name: str, axes: dict[int, str], index: dict[str, int], pending: list[int]) -> torch.Tensor:
+        if not pending:
+            return block(name, index, axes)
+        axis, rest = pending[0], pending[1:]
+        group = axes[axis]
+        return torch.cat([assembled(name, axes, {**index, group: i}, rest) for i in range(chunks[group])], dim=axis)
+
+    joined = {}
+    for name, value in first.items():
+        if value is None:
+            continue
+        axes = {axis: group for axis, group in batch_axes.output_axes(name).items() if group in chunks}
+        joined[name] = assembled(name, axes, {}, sorted(axes))
+    return type(first)(**joined)
+
+
+def _as_tensor(value: Any) -> torch.Tensor:
+    import torch
+
+    return value if isinstance(value, torch.Tensor) else torch.as_tensor(value)

@@ -1,0 +1,36 @@
+"""The ORTModel classes that load a package: Optimum's for the task, or the one a plugin names."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from modelexport_core.errors import ModelExportError
+from modelexport_core.package.layout import find_model_file
+from modelexport_core.plugins.manager import hook
+
+
+def ort_model_class(task: str) -> type:
+    """The ORTModelForXxx class that loads a package exported for `task`."""
+    plugin_class = hook().ort_model_class(task=task)
+    if plugin_class is not None:
+        return plugin_class
+    from optimum.onnxruntime.pipelines import get_ort_model_class
+
+    try:
+        return get_ort_model_class(task)
+    except KeyError as err:
+        raise ModelExportError(f"Optimum has no ORTModel class for task '{task}'") from err
+
+
+def load_ort_model(task: str, model: Any, session_options: Any = None) -> tuple[Any, Path]:
+    """An ORTModel and its model file, from a package dir, a path to model.onnx, or an ORTModel."""
+    from optimum.onnxruntime import ORTModel
+
+    if isinstance(model, ORTModel):
+        return model, Path(model.path)
+    model_file = find_model_file(model)
+    loaded = ort_model_class(task).from_pretrained(
+        model_file.parent, file_name=model_file.name, session_options=session_options
+    )
+    return loaded, model_file

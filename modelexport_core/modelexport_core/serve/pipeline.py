@@ -1,0 +1,77 @@
+"""`create_pipeline`: a standard transformers pipeline over a fixed-shape package, for inputs of any number and size."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from modelexport_core.errors import ModelExportError
+from modelexport_core.package.axes import batch_axes
+from modelexport_core.package.layout import DEFAULT_BATCH_SIZE
+from modelexport_core.package.shapes import detect_shapes
+from modelexport_core.plugins.manager import get_modality
+from modelexport_core.plugins.modality import Modality
+from modelexport_core.quiet import quieted
+from modelexport_core.serve.adapter import FixedBatchModel
+from modelexport_core.serve.auto import ONNXAutoProcessor, wrap
+from modelexport_core.serve.buckets import BucketedModel, serve_buckets
+from modelexport_core.serve.models import load_ort_model
+from modelexport_core.serve.routing import routed_processor
+from modelexport_core.serve.sorting import sorted_by_length
+
+
+def _pipeline_class(task: str, modality: Modality) -> type:
+    from transformers.pipelines import check_task
+
+    try:
+        _, task_defaults, _ = check_task(task)
+    except KeyError as err:
+        raise ModelExportError(f"Unknown pipeline task '{task}'") from err
+    return modality.pipeline_class(task) or task_defaults["impl"]
+
+
+def create_pipeline(
+    task: str,
+    model: Any,
+    data_processor: Any = None,
+    *,
+    session_options: Any = None,
+    sort_by_length: bool = True,
+    use_buckets: bool = True,
+    **kwargs: Any,
+) -> Any:
+    """A `transformers.Pipeline` for `task` over a fixed-shape package that takes any number of inputs of any size.
+
+    `model` is a package directory, a path to its model.onnx, or an ORTModel. `data_processor` is an ONNX*
+    wrapper, a plain HF tokenizer / processor (wrapped for the detected shapes), or None (loaded from the
+    package). It is routed to the pipeline keyword that fits it (tokenizer, image_processor, ...).
+    A package with shape buckets runs each batch on the smallest bucket that holds its longest input
+    (unless `use_buckets=False`: every batch on model.onnx);
+    `sort_by_length` runs a call's inputs shortest first, as the modality measures them (answers keep the
+    caller's order), so batches pad little. `session_options` (onnxruntime.SessionOptions) go to every session.
+    """
+    from transformers import pipeline
+
+    ort_model, model_file = load_ort_model(task, model, session_options)
+    detected = detect_shapes(model_file)
+    modality = get_modality(detected.modality)
+    if data_processor is None:
+        data_processor = ONNXAutoProcessor.from_model(model_file)
+    data_processor = wrap(data_processor, detected)
+    served = serve_buckets(
+        ort_model,
+        model_file,
+        detected.buckets if use_buckets else {},
+        modality,
+        lambda name: load_ort_model(task, model_file.parent / name, session_options)[0],
+    )
+    if isinstance(served, BucketedModel):
+        data_processor = data_processor.for_buckets(served.lengths)
+    pipeline_class = _pipeline_class(task, modality)
+    routed = routed_processor(pipeline_class, data_processor)
+    batch_size = detected.shapes.get("batch_size", DEFAULT_BATCH_SIZE)
+    adapter = FixedBatchModel(served, batch_size, batch_axes(model_file, detected.input_shapes, batch_size))
+    if sort_by_length:
+        pipeline_class = sorted_by_length(pipeline_class, lambda items: modality.input_lengths(items, data_processor))
+    with quieted("transformers.pipelines.base", level=logging.CRITICAL):  # 'model X is not supported' log
+        return pipeline(task, model=adapter, framework="pt", pipeline_class=pipeline_class, **routed, **kwargs)

@@ -1,0 +1,45 @@
+"""Execution targets: the ones the plugins declare, and onnxruntime sessions built for one of them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelexport_core.errors import ModelExportError
+from modelexport_core.plugins.manager import targets
+from modelexport_core.targets.cpu import CPU_PROVIDER
+from modelexport_core.targets.target import ExecutionTarget
+
+# Session config keys (onnxruntime_session_options_config_keys.h).
+_DISABLE_CPU_FALLBACK = "session.disable_cpu_ep_fallback"
+_RECORD_PLACEMENT = "session.record_ep_graph_assignment_info"
+
+
+def get_target(name: str, require_available: bool = True) -> ExecutionTarget:
+    """The named target, or a user error naming the known targets or the extra to install."""
+    known = targets()
+    if name not in known:
+        raise ModelExportError(f"Unknown target '{name}': choose one of {', '.join(sorted(known))}")
+    target = known[name]
+    if require_available and not target.is_available():
+        raise ModelExportError(f"Target {name} is not available on this machine: {target.install_hint}")
+    return target
+
+
+def apply_export_rewrites(model_proto: Any, target: ExecutionTarget) -> dict[str, int]:
+    """Run the target's export-time rewrites on a model; how many places each one changed."""
+    return {rewrite.__name__: rewrite(model_proto) for rewrite in target.export_rewrites}
+
+
+def target_session(
+    model: str | bytes, target: ExecutionTarget, cpu_fallback: bool = False, record_placement: bool = False
+) -> Any:
+    """An onnxruntime session of `model` on `target`; without `cpu_fallback` it fails when a node needs the CPU."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3  # providers' notices are not the user's business
+    if not cpu_fallback and target.provider != CPU_PROVIDER:
+        options.add_session_config_entry(_DISABLE_CPU_FALLBACK, "1")
+    if record_placement:
+        options.add_session_config_entry(_RECORD_PLACEMENT, "1")
+    return target.build_session(model, options)

@@ -1,0 +1,118 @@
+"""`validate --target`: does a package run wholly on a target, and how far do its outputs drift from the CPU?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from modelexport_core.errors import ModelExportError
+from modelexport_core.package.buckets import read_buckets
+from modelexport_core.package.hierarchy import iter_nodes
+from modelexport_core.package.layout import MODEL_FILE, find_model_file, io_signature, load_graph
+from modelexport_core.package.validate import signature_inputs
+from modelexport_core.targets.cpu import CPU
+from modelexport_core.targets.placement import PlacedNode, node_placement
+from modelexport_core.targets.registry import target_session
+from modelexport_core.targets.target import ExecutionTarget
+
+# fp16 (how NPUs such as QNN's HTP run float graphs) keeps 11 significant bits: each op rounds to within
+# 2**-11 (4.9e-4) of the value, and a few dozen ops in a row compound that to about 1%. A larger deviation
+# is more than precision: a broken op, an overflow, a constant fp16 cannot hold.
+DEFAULT_TOLERANCE = 0.02
+
+
+@dataclass
+class OutputDeviation:
+    """The largest |target - cpu| of one output, and the output's largest magnitude on CPU."""
+
+    name: str
+    deviation: float
+    scale: float
+
+    @property
+    def relative(self) -> float:
+        return self.deviation / self.scale if self.scale else self.deviation
+
+
+@dataclass
+class TargetReport:
+    """Where each node of a package runs on a target, and each output's deviation from the CPU."""
+
+    package: str
+    graph: str
+    target: str
+    provider: str
+    tolerance: float
+    nodes: int
+    fallback: list[PlacedNode] = field(default_factory=list)
+    deviations: list[OutputDeviation] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        within = all(d.relative <= self.tolerance for d in self.deviations)
+        return not self.fallback and bool(self.deviations) and within
+
+
+def refuse_unsupported_ops(model_file: Path, target: ExecutionTarget) -> None:
+    """A user error when the model holds an op the target never runs (e.g. dynamic int8 on qnn-htp)."""
+    op_types = {node.op_type for node in iter_nodes(load_graph(model_file).graph)}
+    refused = sorted(op_types & set(target.refused_ops))
+    if refused:
+        raise ModelExportError(f"{model_file.parent.name} {target.refused_ops[refused[0]]}")
+
+
+def output_deviations(
+    model_file: Path, target: ExecutionTarget, inputs: dict[str, np.ndarray]
+) -> list[OutputDeviation]:
+    """Run `inputs` on the target (CPU fallback disabled) and on the CPU; each output's largest deviation."""
+    session = target_session(str(model_file), target)
+    names = [output.name for output in session.get_outputs()]
+    on_target = session.run(None, inputs)
+    on_cpu = target_session(str(model_file), CPU).run(None, inputs)
+    return [
+        OutputDeviation(name, float(np.abs(t.astype(np.float64) - c).max()), float(np.abs(c).max()))
+        for name, t, c in zip(names, on_target, on_cpu)
+    ]
+
+
+def validate_on_target(
+    package: str | Path,
+    target: ExecutionTarget,
+    inputs: dict[str, np.ndarray] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
+    graph: str | None = None,
+) -> TargetReport:
+    """Placement of every node (from onnxruntime) and, when all run on the target, each output's deviation.
+
+    `graph` names another file of the package to check (a shape bucket's). `inputs` default to the
+    graph's fixed-shape inputs (ones for integer inputs). The deviation is relative to the output's largest
+    magnitude on CPU.
+    """
+    model_file = find_model_file(package)
+    model_file = model_file.with_name(graph) if graph else model_file
+    refuse_unsupported_ops(model_file, target)
+    placement = node_placement(model_file, target)
+    report = TargetReport(
+        package=str(package),
+        graph=model_file.name,
+        target=target.name,
+        provider=target.provider,
+        tolerance=tolerance,
+        nodes=len(placement),
+        fallback=[node for node in placement if node.provider != target.provider],
+    )
+    if not report.fallback:
+        inputs = inputs or signature_inputs(io_signature(load_graph(model_file)))
+        report.deviations = output_deviations(model_file, target, inputs)
+    return report
+
+
+def validate_every_graph_on_target(
+    package: str | Path, target: ExecutionTarget, tolerance: float = DEFAULT_TOLERANCE
+) -> list[TargetReport]:
+    """`validate_on_target` on every graph of the package: model.onnx, then each other shape bucket."""
+    buckets = read_buckets(find_model_file(package), "metadata_props")
+    graphs = [MODEL_FILE, *(name for name in buckets if name != MODEL_FILE)]
+    return [validate_on_target(package, target, tolerance=tolerance, graph=graph) for graph in graphs]
