@@ -45,7 +45,7 @@ from modelexport_core.package.axes import batch_axes
 from modelexport_core.plugins.manager import LOAD_PLUGINS_ENV, get_plugin_manager, hook
 from modelexport_core.quiet import quieted
 from modelexport_core.serve.adapter import FixedBatchModel
-from modelexport_multimodal import ONNXProcessor, ORTModelForDocumentQuestionAnswering
+from modelexport_multimodal import ImageTextModality, ONNXProcessor, ORTModelForDocumentQuestionAnswering
 from modelexport_text import ONNXTokenizer
 from modelexport_vision import ONNXImageProcessor
 from modelexport_vision.samples import synthetic_image
@@ -457,14 +457,14 @@ def test_matrix_row_of_zero_shot_image_classification(clip_dir: Path, clip_packa
     assert row.markdown().startswith("| zero-shot-image-classification | CLIP | input_ids 3x16, pixel_values 2x3x32x32")
 
 
-def test_copy_configs_writes_and_names_the_processors_files(clip_dir: Path, tmp_path: Path) -> None:
+def test_save_preprocessor_writes_the_processors_files(clip_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "model.onnx").write_bytes(b"already there")
     with quiet():
-        written = hook().copy_configs(modality="multimodal", source=str(clip_dir), out_dir=tmp_path, hub_kwargs={})
+        ImageTextModality().save_preprocessor(str(clip_dir), tmp_path, {})
         copied = CLIPProcessor.from_pretrained(tmp_path)
-    names = [name for group in written if group for name in group]
-    assert {"preprocessor_config.json", "tokenizer.json", "vocab.json", "merges.txt"} <= set(names)
-    assert "model.onnx" not in names and set(names) == {p.name for p in tmp_path.iterdir()} - {"model.onnx"}
+    names = {p.name for p in tmp_path.iterdir()}
+    assert {"preprocessor_config.json", "tokenizer.json", "vocab.json", "merges.txt", "model.onnx"} <= names
+    assert (tmp_path / "model.onnx").read_bytes() == b"already there"
     assert (
         copied.tokenizer("a photo of a cat")["input_ids"]
         == CLIPProcessor.from_pretrained(clip_dir).tokenizer("a photo of a cat")["input_ids"]

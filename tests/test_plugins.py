@@ -17,24 +17,28 @@ from transformers import (
 )
 from typer.testing import CliRunner
 
-from modelexport_core import Modality, hookimpl
+from modelexport_core import Modality, ModelExportError, hookimpl
 from modelexport_core.cli import app
-from modelexport_core.serve.models import ort_model_class
 from modelexport_core.plugins import hookspecs
-from modelexport_core.plugins.hookspecs import ExecutionTarget
 from modelexport_core.plugins.manager import (
     LOAD_PLUGINS_ENV,
+    get_modality,
     get_plugin_manager,
     hook,
     list_plugins,
+    modalities,
     modality_for_inputs,
+    targets,
 )
 from modelexport_core.serve.fixed import FixedShapeProcessor
+from modelexport_core.serve.models import ort_model_class
+from modelexport_core.targets.target import ExecutionTarget
+from modelexport_text import TextModality
 
 from conftest import cli_env, run_modelexport
 
 SPEC_NAMES = sorted(name for name, obj in vars(hookspecs).items() if hasattr(obj, "modelexport_spec"))
-THROWAWAY = Modality(name="throwaway", tasks=("throwaway-task",), input_names=("throwaway_values",))
+MODALITY_METHODS = sorted(name for name, obj in vars(Modality).items() if callable(obj) and not name.startswith("_"))
 TEXT_TASKS = ["feature-extraction", "fill-mask", "question-answering", "text-classification", "token-classification"]
 
 
@@ -46,7 +50,7 @@ class ThrowawayProcessor:
 
 
 class ThrowawayPipeline(TextClassificationPipeline):
-    """The pipeline class the throw-away plugin offers for its task."""
+    """The pipeline class the throw-away modality offers for its task."""
 
 
 class ThrowawayORTModel:
@@ -60,6 +64,32 @@ class ThrowawayOnnxConfig:
         self.config, self.task = config, task
 
 
+class ThrowawayModality(Modality):
+    """A modality of `throwaway_values` [batch, throwaway_length]."""
+
+    name = "throwaway"
+    tasks = ("throwaway-task",)
+    input_names = ("throwaway_values",)
+    dim_names = ("batch_size", "throwaway_length")
+    length_dim = "throwaway_length"
+
+    def name_dims(self, input_shapes: Any) -> dict[str, int | None]:
+        batch_size, length = input_shapes["throwaway_values"]
+        return {"batch_size": batch_size, "throwaway_length": length}
+
+    def default_dims(self, package_dir: Path) -> dict[str, int]:
+        return {"throwaway_length": 7}
+
+    def load_processor(self, directory: str) -> Any:
+        return ThrowawayProcessor(directory)
+
+    def wrap_processor(self, processor: Any, dims: Any) -> Any | None:
+        return FixedShapeProcessor(processor, dict(dims)) if isinstance(processor, ThrowawayProcessor) else None
+
+    def pipeline_class(self, task: str) -> type | None:
+        return ThrowawayPipeline if task == "throwaway-task" else None
+
+
 THROWAWAY_TARGET = ExecutionTarget(
     name="throwaway-target",
     provider="CPUExecutionProvider",
@@ -70,89 +100,42 @@ THROWAWAY_TARGET = ExecutionTarget(
 
 
 class ThrowawayPlugin:
-    """Implements every hook for the `throwaway` modality only, and records each call it answers."""
+    """Implements every hook: registers the throw-away modality and target, and records each call it answers."""
 
     def __init__(self) -> None:
         self.calls: list[str] = []
-
-    def _answers(self, hook_name: str, modality: str | None = None) -> bool:
-        if modality not in (None, THROWAWAY.name):
-            return False
-        self.calls.append(hook_name)
-        return True
+        self.modality = ThrowawayModality()
 
     @hookimpl
-    def register_modalities(self) -> list[Modality]:
-        self._answers("register_modalities")
-        return [THROWAWAY]
+    def register_modalities(self, register: Any) -> None:
+        self.calls.append("register_modalities")
+        register(self.modality)
 
     @hookimpl
-    def register_targets(self) -> list[ExecutionTarget]:
-        self._answers("register_targets")
-        return [THROWAWAY_TARGET]
-
-    @hookimpl
-    def detect_shapes(self, modality: str, input_shapes: dict[str, list[int | None]]) -> dict | None:
-        if not self._answers("detect_shapes", modality):
-            return None
-        batch_size, length = input_shapes["throwaway_values"]
-        return {"batch_size": batch_size, "throwaway_length": length}
-
-    @hookimpl
-    def default_shapes(self, modality: str, package_dir: Path) -> dict[str, int] | None:
-        return {"throwaway_length": 7} if self._answers("default_shapes", modality) else None
-
-    @hookimpl
-    def copy_configs(self, modality: str, source: str, out_dir: Path, hub_kwargs: dict) -> list[str] | None:
-        if not self._answers("copy_configs", modality):
-            return None
-        (out_dir / "throwaway_config.json").write_text(json.dumps({"source": source}))
-        return ["throwaway_config.json"]
-
-    @hookimpl
-    def wrap_processor(self, modality: str, processor: Any, shapes: dict[str, int]) -> Any | None:
-        if not isinstance(processor, ThrowawayProcessor) or not self._answers("wrap_processor", modality):
-            return None
-        return FixedShapeProcessor(processor, shapes)
-
-    @hookimpl
-    def load_processor(self, modality: str, processor_dir: str) -> Any | None:
-        return ThrowawayProcessor(processor_dir) if self._answers("load_processor", modality) else None
+    def register_targets(self, register: Any) -> None:
+        self.calls.append("register_targets")
+        register(THROWAWAY_TARGET)
 
     @hookimpl
     def route_processor(self, pipeline_class: type, processor: Any) -> dict[str, Any] | None:
         if not isinstance(getattr(processor, "wrapped", processor), ThrowawayProcessor):
             return None
-        self._answers("route_processor")
+        self.calls.append("route_processor")
         return {"throwaway_processor": processor}
 
     @hookimpl
-    def pipeline_class(self, task: str, modality: str) -> type | None:
-        ours = task == "throwaway-task" and self._answers("pipeline_class", modality)
-        return ThrowawayPipeline if ours else None
-
-    @hookimpl
     def onnx_config(self, config: Any, task: str) -> Any | None:
-        if getattr(config, "model_type", None) != "throwaway" or not self._answers("onnx_config"):
+        if getattr(config, "model_type", None) != "throwaway":
             return None
+        self.calls.append("onnx_config")
         return ThrowawayOnnxConfig(config, task)
 
     @hookimpl
     def ort_model_class(self, task: str) -> type | None:
-        return ThrowawayORTModel if task == "throwaway-task" and self._answers("ort_model_class") else None
-
-    @hookimpl
-    def sample_inputs(self, modality: str, sequence_length: int) -> dict[str, list[Any]] | None:
-        return {"short": ["x y z"]} if self._answers("sample_inputs", modality) else None
-
-    @hookimpl
-    def benchmark_kwargs(self, task: str) -> dict[str, dict[str, Any]] | None:
-        ours = task == "throwaway-task" and self._answers("benchmark_kwargs")
-        return {"pipeline": {"throwaway_option": 1}, "processor": {}} if ours else None
-
-    @hookimpl
-    def benchmark_corpus(self, modality: str) -> list[Any] | None:
-        return ["x", "x y z"] if self._answers("benchmark_corpus", modality) else None
+        if task != "throwaway-task":
+            return None
+        self.calls.append("ort_model_class")
+        return ThrowawayORTModel
 
 
 @pytest.fixture
@@ -186,12 +169,20 @@ def tokenizer(tiny_tokenizer_dir: Path) -> PreTrainedTokenizerBase:
 
 
 def test_every_hookspec_has_a_docstring_and_a_test_named_after_it() -> None:
-    assert len(SPEC_NAMES) >= 9
+    assert len(SPEC_NAMES) >= 5
     docs = {name: (inspect.getdoc(getattr(hookspecs, name)) or "").strip() for name in SPEC_NAMES}
     undocumented = [name for name, doc in docs.items() if not doc]
     assert undocumented == []
     tested = {name.removeprefix("test_hook_") for name in globals() if name.startswith("test_hook_")}
     assert tested == set(SPEC_NAMES)
+
+
+def test_every_modality_method_has_a_docstring_and_a_test_named_after_it() -> None:
+    assert {"name_dims", "wrap_processor", "input_lengths", "corpus"} <= set(MODALITY_METHODS)
+    undocumented = [name for name in MODALITY_METHODS if not inspect.getdoc(getattr(Modality, name))]
+    assert undocumented == []
+    tested = {name.removeprefix("test_modality_") for name in globals() if name.startswith("test_modality_")}
+    assert tested == set(MODALITY_METHODS)
 
 
 def test_plugin_manager_knows_exactly_the_documented_specs(all_plugins) -> None:
@@ -220,7 +211,8 @@ def test_throwaway_plugin_is_listed_by_plugins_list_json(throwaway: ThrowawayPlu
 
 
 def test_throwaway_plugin_is_called_by_core(throwaway: ThrowawayPlugin) -> None:
-    assert modality_for_inputs(["throwaway_values", "extra"]) == THROWAWAY
+    assert modality_for_inputs(["throwaway_values", "extra"]) is throwaway.modality
+    assert get_modality("throwaway") is throwaway.modality
     assert ort_model_class("throwaway-task") is ThrowawayORTModel
     assert {"register_modalities", "ort_model_class"} <= set(throwaway.calls)
 
@@ -257,7 +249,7 @@ def test_plugins_list_json_in_a_subprocess_honours_the_env() -> None:
     assert (text["distribution"], text["version"]) == ("modelexport-text", version("modelexport-text"))
     assert text["modality"] == ["text"]
     assert set(TEXT_TASKS) <= set(text["tasks"])
-    assert {"register_modalities", "detect_shapes", "copy_configs"} <= set(text["hooks"])
+    assert text["hooks"] == ["register_modalities"]
     assert "route_processor" in core["hooks"]
     assert core["targets"] == ["cpu"] and text["targets"] == []
 
@@ -294,19 +286,32 @@ def test_plugins_list_table_cuts_nothing_short_in_80_columns() -> None:
 
 
 def test_hook_register_modalities(throwaway: ThrowawayPlugin) -> None:
-    declared = [m for group in hook().register_modalities() for m in group]
-    assert THROWAWAY in declared
-    text = next(m for m in declared if m.name == "text")
+    declared = modalities()
+    assert declared["throwaway"] is throwaway.modality
+    text = declared["text"]
     assert "input_ids" in text.input_names and set(TEXT_TASKS) <= set(text.tasks)
-    assert modality_for_inputs(["input_ids", "attention_mask", "token_type_ids"]).name == "text"
+    assert modality_for_inputs(["input_ids", "attention_mask", "token_type_ids"]) is text
+    assert modality_for_inputs(["input_ids", "bbox", "attention_mask"]).name == "document"  # the most specific
+
+
+def test_a_plugin_registering_what_is_not_a_modality_is_named(all_plugins) -> None:
+    class Wrong:
+        @hookimpl
+        def register_modalities(self, register: Any) -> None:
+            register("text")
+
+    all_plugins.register(Wrong(), name="wrong")
+    try:
+        with pytest.raises(ModelExportError, match="^Plugin wrong registered a str through register_modalities"):
+            modalities()
+    finally:
+        all_plugins.unregister(name="wrong")
 
 
 def test_hook_register_targets(throwaway: ThrowawayPlugin) -> None:
-    from modelexport_core.errors import ModelExportError
-    from modelexport_core.targets.registry import get_target, targets
+    from modelexport_core.targets.registry import get_target
 
-    declared = [t.name for group in hook().register_targets() for t in group]
-    assert {"cpu", "qnn-htp", "throwaway-target"} <= set(declared)
+    assert {"cpu", "qnn-htp", "throwaway-target"} <= set(targets())
     assert targets()["cpu"].is_available()
     with pytest.raises(
         ModelExportError,
@@ -316,69 +321,6 @@ def test_hook_register_targets(throwaway: ThrowawayPlugin) -> None:
     with pytest.raises(ModelExportError, match="Unknown target 'npu': choose one of cpu, qnn-htp, throwaway-target"):
         get_target("npu")
     assert "register_targets" in throwaway.calls
-
-
-def test_hook_detect_shapes(throwaway: ThrowawayPlugin) -> None:
-    relay = hook().detect_shapes
-    fixed = {"input_ids": [2, 16], "attention_mask": [2, 16]}
-    assert relay(modality="text", input_shapes=fixed) == {"batch_size": 2, "sequence_length": 16}
-    dynamic = {"input_ids": [None, None], "attention_mask": [None, None]}
-    assert relay(modality="text", input_shapes=dynamic) == {"batch_size": None, "sequence_length": None}
-    assert relay(modality="throwaway", input_shapes={"throwaway_values": [4, 9]}) == {
-        "batch_size": 4,
-        "throwaway_length": 9,
-    }
-    assert relay(modality="no-such-modality", input_shapes=fixed) is None
-    assert throwaway.calls == ["detect_shapes"]
-
-
-def test_hook_default_shapes(throwaway: ThrowawayPlugin, tmp_path: Path) -> None:
-    relay = hook().default_shapes
-    assert relay(modality="text", package_dir=tmp_path) == {"sequence_length": 128}
-    assert relay(modality="throwaway", package_dir=tmp_path) == {"throwaway_length": 7}
-    assert relay(modality="no-such-modality", package_dir=tmp_path) is None
-
-
-def test_hook_copy_configs(throwaway: ThrowawayPlugin, tiny_tokenizer_dir: Path, tokenizer, tmp_path: Path):
-    from transformers import AutoTokenizer
-
-    text_out, throwaway_out = tmp_path / "text", tmp_path / "throwaway"
-    text_out.mkdir()
-    throwaway_out.mkdir()
-    source = str(tiny_tokenizer_dir)
-    written = hook().copy_configs(modality="text", source=source, out_dir=text_out, hub_kwargs={})
-    paths = [Path(name) for group in written for name in group]
-    assert all(path.parent in (Path("."), text_out) for path in paths)  # written only inside out_dir
-    assert {"tokenizer.json", "tokenizer_config.json"} <= {p.name for p in text_out.iterdir()}
-    assert {p.name for p in text_out.iterdir()} <= {path.name for path in paths}  # and it names what it wrote
-    copied = AutoTokenizer.from_pretrained(text_out)
-    assert copied("hello world")["input_ids"] == tokenizer("hello world")["input_ids"]
-    written = hook().copy_configs(modality="throwaway", source="src", out_dir=throwaway_out, hub_kwargs={})
-    assert written == [["throwaway_config.json"]]
-    assert [p.name for p in throwaway_out.iterdir()] == ["throwaway_config.json"]
-
-
-def test_hook_wrap_processor(throwaway: ThrowawayPlugin, tokenizer) -> None:
-    relay = hook().wrap_processor
-    shapes = {"batch_size": 2, "sequence_length": 16}
-    wrapped_text = relay(modality="text", processor=tokenizer, shapes=shapes)
-    assert isinstance(wrapped_text, FixedShapeProcessor)
-    assert wrapped_text.wrapped is tokenizer
-    assert (wrapped_text.shapes["batch_size"], wrapped_text.shapes["sequence_length"]) == (2, 16)
-    processor = ThrowawayProcessor()
-    wrapped = relay(modality="throwaway", processor=processor, shapes={"batch_size": 3})
-    assert isinstance(wrapped, FixedShapeProcessor) and wrapped.wrapped is processor
-    assert relay(modality="text", processor=processor, shapes=shapes) is None  # not a tokenizer
-    assert relay(modality="no-such-modality", processor=tokenizer, shapes=shapes) is None
-
-
-def test_hook_load_processor(throwaway: ThrowawayPlugin, tiny_tokenizer_dir: Path) -> None:
-    relay = hook().load_processor
-    loaded = relay(modality="text", processor_dir=str(tiny_tokenizer_dir))
-    assert isinstance(loaded, PreTrainedTokenizerBase)
-    assert loaded.get_vocab() == relay(modality="text", processor_dir=str(tiny_tokenizer_dir)).get_vocab()
-    assert isinstance(relay(modality="throwaway", processor_dir="somewhere"), ThrowawayProcessor)
-    assert relay(modality="no-such-modality", processor_dir=str(tiny_tokenizer_dir)) is None
 
 
 def test_hook_route_processor(throwaway: ThrowawayPlugin, tokenizer) -> None:
@@ -398,19 +340,6 @@ def test_hook_route_processor(throwaway: ThrowawayPlugin, tokenizer) -> None:
     assert relay(pipeline_class=TextClassificationPipeline, processor=object()) is None
 
 
-def test_hook_pipeline_class(throwaway: ThrowawayPlugin) -> None:
-    from transformers.pipelines import check_task
-
-    relay = hook().pipeline_class
-    assert relay(task="throwaway-task", modality="throwaway") is ThrowawayPipeline
-    for task in TEXT_TASKS:
-        offered = relay(task=task, modality="text")
-        stock = check_task(task)[1]["impl"]
-        assert offered is None or issubclass(offered, stock), task  # a plugin's class still is the stock one
-    assert issubclass(relay(task="feature-extraction", modality="text"), FeatureExtractionPipeline)
-    assert relay(task="text-classification", modality="no-such-modality") is None
-
-
 def test_hook_onnx_config(throwaway: ThrowawayPlugin) -> None:
     from transformers import BertConfig, PretrainedConfig
 
@@ -420,7 +349,7 @@ def test_hook_onnx_config(throwaway: ThrowawayPlugin) -> None:
     assert isinstance(custom, ThrowawayOnnxConfig) and custom.task == "text-classification"  # the export task
     assert "onnx_config" in throwaway.calls
     stock = onnx_config_for(BertConfig(), "text-classification")  # no plugin claims BERT: Optimum's config
-    assert type(stock).__name__ == "BertOnnxConfig" and list(stock.inputs)[0] == "input_ids"
+    assert type(stock).__name__ == "BertOnnxConfig" and next(iter(stock.inputs)) == "input_ids"
 
 
 def test_hook_ort_model_class(throwaway: ThrowawayPlugin) -> None:
@@ -432,32 +361,101 @@ def test_hook_ort_model_class(throwaway: ThrowawayPlugin) -> None:
     assert ort_model_class("text-classification") is ORTModelForSequenceClassification
 
 
-def test_hook_sample_inputs(throwaway: ThrowawayPlugin) -> None:
-    relay = hook().sample_inputs
-    samples = relay(modality="text", sequence_length=16)
-    assert samples and all(isinstance(text, str) and text for texts in samples.values() for text in texts)
-    assert all(len(texts) >= 1 for texts in samples.values())
-    assert relay(modality="throwaway", sequence_length=16) == {"short": ["x y z"]}
-    assert relay(modality="no-such-modality", sequence_length=16) is None
+# ---- one test per Modality method, on the text modality (the other modalities are tested in their files) ----
 
 
-def test_hook_benchmark_kwargs(throwaway: ThrowawayPlugin) -> None:
-    relay = hook().benchmark_kwargs
-    assert relay(task="throwaway-task") == {"pipeline": {"throwaway_option": 1}, "processor": {}}
-    assert relay(task="text-classification") is None  # text and vision tasks run on their inputs alone
-    zero_shot = relay(task="zero-shot-image-classification")
+@pytest.fixture(scope="module")
+def text() -> Modality:
+    return TextModality()
+
+
+def test_modality_name_dims(text: Modality, throwaway: ThrowawayPlugin) -> None:
+    fixed = {"input_ids": [2, 16], "attention_mask": [2, 16]}
+    assert text.name_dims(fixed) == {"batch_size": 2, "sequence_length": 16}
+    assert text.name_dims({"input_ids": [None, None]}) == {"batch_size": None, "sequence_length": None}
+    assert throwaway.modality.name_dims({"throwaway_values": [4, 9]}) == {"batch_size": 4, "throwaway_length": 9}
+    with pytest.raises(NotImplementedError, match="Modality must name the dims of its inputs"):
+        Modality().name_dims(fixed)
+
+
+def test_modality_default_dims(text: Modality, tmp_path: Path) -> None:
+    assert text.default_dims(tmp_path) == {"sequence_length": 128}
+    assert Modality().default_dims(tmp_path) == {}
+
+
+def test_modality_fit_dims(text: Modality) -> None:
+    from transformers import BertConfig
+
+    config = BertConfig(max_position_embeddings=64)
+    assert text.fit_dims({"batch_size": 1, "sequence_length": 128}, config, set()) == {
+        "batch_size": 1,
+        "sequence_length": 64,
+    }  # a default is capped
+    with pytest.raises(ModelExportError, match="--sequence-length 128 exceeds the model's max_position_embeddings"):
+        text.fit_dims({"sequence_length": 128}, config, {"sequence_length"})
+
+
+def test_modality_save_preprocessor(text: Modality, tiny_tokenizer_dir: Path, tokenizer, tmp_path: Path) -> None:
+    from transformers import AutoTokenizer
+
+    text.save_preprocessor(str(tiny_tokenizer_dir), tmp_path, {})
+    assert {"tokenizer.json", "tokenizer_config.json"} <= {p.name for p in tmp_path.iterdir()}
+    copied = AutoTokenizer.from_pretrained(tmp_path)
+    assert copied("hello world")["input_ids"] == tokenizer("hello world")["input_ids"]
+    with pytest.raises(ModelExportError, match="has no usable tokenizer files"):
+        text.save_preprocessor(str(tmp_path / "missing"), tmp_path / "out", {})
+
+
+def test_modality_load_processor(text: Modality, tiny_tokenizer_dir: Path) -> None:
+    loaded = text.load_processor(str(tiny_tokenizer_dir))
+    assert isinstance(loaded, PreTrainedTokenizerBase)
+    with pytest.raises(NotImplementedError):
+        Modality().load_processor(str(tiny_tokenizer_dir))
+
+
+def test_modality_wrap_processor(text: Modality, tokenizer, throwaway: ThrowawayPlugin) -> None:
+    wrapped = text.wrap_processor(tokenizer, {"batch_size": 2, "sequence_length": 16})
+    assert isinstance(wrapped, FixedShapeProcessor) and wrapped.wrapped is tokenizer
+    assert (wrapped.shapes["batch_size"], wrapped.shapes["sequence_length"]) == (2, 16)
+    assert text.wrap_processor(ThrowawayProcessor(), {"batch_size": 2, "sequence_length": 16}) is None
+    processor = ThrowawayProcessor()
+    assert throwaway.modality.wrap_processor(processor, {"batch_size": 3}).wrapped is processor
+
+
+def test_modality_pipeline_class(text: Modality, throwaway: ThrowawayPlugin) -> None:
+    from transformers.pipelines import check_task
+
+    for task in TEXT_TASKS:
+        offered = text.pipeline_class(task)
+        assert offered is None or issubclass(offered, check_task(task)[1]["impl"]), task  # still the stock class
+    assert issubclass(text.pipeline_class("feature-extraction"), FeatureExtractionPipeline)
+    assert throwaway.modality.pipeline_class("throwaway-task") is ThrowawayPipeline
+
+
+def test_modality_input_lengths(text: Modality, tokenizer) -> None:
+    assert text.input_lengths(["hello", "hello world"], tokenizer) == [3, 4]  # [CLS] ... [SEP]
+    assert text.input_lengths([{"question": "q", "context": "c"}], tokenizer) is None
+    assert Modality().input_lengths(["hello"], tokenizer) is None
+
+
+def test_modality_sample_inputs(text: Modality) -> None:
+    samples = text.sample_inputs({"batch_size": 1, "sequence_length": 16})
+    assert set(samples) == {"short", "full"}
+    assert all(isinstance(item, str) and item for items in samples.values() for item in items)
+    assert Modality().sample_inputs({}) == {}
+
+
+def test_modality_benchmark_kwargs(text: Modality) -> None:
+    assert text.benchmark_kwargs("text-classification") == {}  # text tasks run on their inputs alone
+    zero_shot = modalities()["multimodal"].benchmark_kwargs("zero-shot-image-classification")
     labels = zero_shot["pipeline"]["candidate_labels"]
     assert [f"This is a photo of {label}." for label in labels] == zero_shot["processor"]["text"]
-    assert throwaway.calls == ["benchmark_kwargs"]
 
 
-def test_hook_benchmark_corpus(throwaway: ThrowawayPlugin) -> None:
-    """The text plugin's corpus: 320 distinct real English sentences of varied length, the same on every call."""
-    relay = hook().benchmark_corpus
-    corpus = relay(modality="text")
-    assert len(corpus) == len(set(corpus)) == 320 and corpus == relay(modality="text")
+def test_modality_corpus(text: Modality) -> None:
+    """The text corpus: 320 distinct real English sentences of varied length, the same on every call."""
+    corpus = text.corpus()
+    assert len(corpus) == len(set(corpus)) == 320 and corpus == text.corpus()
     words = sorted(len(sentence.split()) for sentence in corpus)
     assert words[0] >= 4 and 8 <= words[len(words) // 2] <= 14 and words[-1] >= 30
-    assert all(sentence[0].isupper() and sentence.endswith(".") and "_" not in sentence for sentence in corpus)
-    assert relay(modality="throwaway") == ["x", "x y z"]
-    assert relay(modality="no-such-modality") is None
+    assert Modality().corpus() == []

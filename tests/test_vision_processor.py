@@ -24,7 +24,7 @@ from transformers import (
 )
 
 from modelexport_core import FixedShapeProcessor, ModelExportError
-from modelexport_vision import ONNXImageProcessor
+from modelexport_vision import ONNXImageProcessor, VisionModality
 from modelexport_vision import plugin as vision
 from modelexport_vision.samples import sample_images, synthetic_image
 
@@ -298,29 +298,20 @@ def test_shapes_must_be_positive_integers() -> None:
 # ---- the hooks that need no export ----
 
 
-def test_hooks_answer_for_vision_only(tiny_tokenizer_dir: Path, tmp_path: Path) -> None:
-    assert vision.register_modalities()[0].tasks == (
-        "image-classification",
-        "object-detection",
-        "image-segmentation",
-    )
-    assert vision.detect_shapes("vision", {"pixel_values": [4, 3, 32, 48]}) == {
+def test_the_vision_modality_names_dims_and_wraps_only_image_processors(tiny_tokenizer_dir: Path) -> None:
+    modality = VisionModality()
+    assert modality.tasks == ("image-classification", "object-detection", "image-segmentation")
+    assert modality.name_dims({"pixel_values": [4, 3, 32, 48]}) == {
         "batch_size": 4,
         "num_channels": 3,
         "height": 32,
         "width": 48,
     }
-    assert vision.detect_shapes("vision", {"pixel_values": [None, 3, None, None]})["height"] is None
-    assert vision.detect_shapes("text", {"pixel_values": [1, 3, 32, 32]}) is None
-    assert vision.default_shapes("text", tmp_path) is None
-    assert vision.load_processor("text", str(tmp_path)) is None
-    assert vision.copy_configs("text", str(tmp_path), tmp_path, {}) is None
-    assert vision.sample_inputs("text", 16) is None
+    assert modality.name_dims({"pixel_values": [None, 3, None, None]})["height"] is None
     assert vision.ort_model_class("image-classification") is None
     tokenizer = BertTokenizerFast.from_pretrained(tiny_tokenizer_dir)
-    assert vision.wrap_processor("vision", tokenizer, {"batch_size": 1, "height": 8, "width": 8}) is None
-    assert vision.wrap_processor("text", ViTImageProcessor(), {"batch_size": 1, "height": 8, "width": 8}) is None
-    wrapper = vision.wrap_processor("vision", ViTImageProcessor(), {"batch_size": 2, "height": 8, "width": 16})
+    assert modality.wrap_processor(tokenizer, {"batch_size": 1, "height": 8, "width": 8}) is None
+    wrapper = modality.wrap_processor(ViTImageProcessor(), {"batch_size": 2, "height": 8, "width": 16})
     assert isinstance(wrapper, ONNXImageProcessor) and wrapper.shapes["num_channels"] == 3
 
 
@@ -351,7 +342,7 @@ def test_default_shapes_come_from_the_processor_then_the_config(
     if preprocessor is not None:
         (tmp_path / "preprocessor_config.json").write_text(json.dumps(preprocessor))
     (tmp_path / "config.json").write_text(json.dumps(config))
-    shapes = vision.default_shapes("vision", tmp_path)
+    shapes = VisionModality().default_dims(tmp_path)
     assert (shapes["height"], shapes["width"]) == expected
     assert shapes["num_channels"] == config.get("num_channels", 3)
 
@@ -362,4 +353,6 @@ def test_sample_images_are_photos_of_different_sizes() -> None:
     for images in samples.values():
         assert len({image.size for image in images}) == len(images) == 4
         assert all(image.mode == "RGB" for image in images)
-    assert vision.sample_inputs("vision", 0).keys() == samples.keys()
+    assert VisionModality().sample_inputs({}).keys() == samples.keys()
+    corpus = VisionModality().corpus()
+    assert len(corpus) == 32 and len({image.size for image in corpus}) == 8

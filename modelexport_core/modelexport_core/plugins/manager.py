@@ -73,10 +73,15 @@ def hook() -> Any:
 
 
 def _registered(hook_name: str, kind: type) -> dict[str, list[Any]]:
-    """Plugin name -> the objects of `kind` its `hook_name` implementation registered."""
-    pm = get_plugin_manager()
+    """Plugin name -> the objects of `kind` its `hook_name` implementation registered (the same objects while
+    the same plugins are registered)."""
+    return _collect(tuple(getattr(get_plugin_manager().hook, hook_name).get_hookimpls()), hook_name, kind)
+
+
+@functools.lru_cache(maxsize=8)
+def _collect(impls: tuple[Any, ...], hook_name: str, kind: type) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = {}
-    for impl in getattr(pm.hook, hook_name).get_hookimpls():
+    for impl in impls:
         objects = found.setdefault(impl.plugin_name, [])
         impl.function(register=objects.append)
         wrong = [obj for obj in objects if not isinstance(obj, kind)]
