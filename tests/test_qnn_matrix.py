@@ -22,8 +22,7 @@ pytest.importorskip(
 )
 
 TEST_ROWS = [row for row in ROWS if row.in_make_test]
-MEASURED: list[MatrixResult] = []
-PACKAGES: dict[str, Path] = {}
+Measured = Callable[[MatrixRow], tuple[Path, MatrixResult]]
 
 
 def qnn_package(row: MatrixRow, text_package: Callable[[str, int], Path], workdir: Path) -> Path:
@@ -38,12 +37,23 @@ def qnn_package(row: MatrixRow, text_package: Callable[[str, int], Path], workdi
     return package
 
 
+@pytest.fixture(scope="module")
+def measured(text_package, tmp_path_factory: pytest.TempPathFactory) -> Measured:
+    """A row's qnn-htp package and its measurement, made once per module whichever test asks first."""
+    done: dict[str, tuple[Path, MatrixResult]] = {}
+
+    def get(row: MatrixRow) -> tuple[Path, MatrixResult]:
+        if row.id not in done:
+            package = qnn_package(row, text_package, tmp_path_factory.mktemp(row.id))
+            done[row.id] = package, measure(row, package)
+        return done[row.id]
+
+    return get
+
+
 @pytest.mark.parametrize("row", TEST_ROWS, ids=[row.id for row in TEST_ROWS])
-def test_every_task_runs_wholly_on_qnn_within_tolerance(row: MatrixRow, text_package, tmp_path: Path) -> None:
-    package = qnn_package(row, text_package, tmp_path)
-    PACKAGES[row.id] = package
-    result = measure(row, package)
-    MEASURED.append(result)
+def test_every_task_runs_wholly_on_qnn_within_tolerance(row: MatrixRow, measured: Measured) -> None:
+    _, result = measured(row)
     assert result.all_on_qnn, f"{row.id}: nodes fall back to the CPU"
     assert result.deviation is not None and result.deviation <= DEFAULT_TOLERANCE, result.cell()
 
@@ -51,31 +61,29 @@ def test_every_task_runs_wholly_on_qnn_within_tolerance(row: MatrixRow, text_pac
 def test_every_supported_task_has_a_row() -> None:
     from modelexport_core.plugins.manager import modalities
 
-    supported = {task for m in modalities() for task in m.tasks}
+    supported = {task for m in modalities().values() for task in m.tasks}
     assert supported == {row.task for row in ROWS}
     assert supported - {row.task for row in TEST_ROWS} == {"automatic-speech-recognition"}  # its encoder: above
 
 
-def test_matrix_prints_one_markdown_row_per_measured_row() -> None:
-    if not MEASURED:
-        pytest.skip("no row was measured in this session")
-    lines = markdown(MEASURED).splitlines()
-    assert lines[0].startswith("| task | tiny model | qnn-htp") and len(lines) == len(MEASURED) + 2
+def test_matrix_prints_one_markdown_row_per_measured_row(measured: Measured) -> None:
+    results = [measured(row)[1] for row in TEST_ROWS[:2]]
+    lines = markdown(results).splitlines()
+    assert lines[0].startswith("| task | tiny model | qnn-htp") and len(lines) == len(results) + 2
     assert all(line.count("|") == 4 and "| yes, " in line for line in lines[2:])
     print("\n" + "\n".join(lines))
 
 
-def test_compare_takes_real_images_through_the_packages_processor(tmp_path: Path) -> None:
+def test_compare_takes_real_images_through_the_packages_processor(measured: Measured, tmp_path: Path) -> None:
     from PIL import Image
     from typer.testing import CliRunner
 
     from modelexport_core.cli import app
 
-    if "image-classification-ViT" not in PACKAGES:
-        pytest.skip("the ViT row was not measured in this session")
+    package, _ = measured(next(row for row in TEST_ROWS if row.id == "image-classification-ViT"))
     image = tmp_path / "gradient.png"
     Image.fromarray((np.arange(48 * 64 * 3) % 251).astype(np.uint8).reshape(48, 64, 3)).save(image)
-    args = ["compare", str(PACKAGES["image-classification-ViT"]), "--target", "qnn-htp", "--image", str(image)]
+    args = ["compare", str(package), "--target", "qnn-htp", "--image", str(image)]
     result = CliRunner().invoke(app, [*args, "--json"])
     assert result.exit_code == 0, result.output
     tree = json.loads(result.stdout)["tree"]
