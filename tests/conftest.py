@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
+
+from modelexport_core.cli import app
 
 from tiny_models import write_spread_text_model, write_tiny_text_model, write_tiny_tokenizer
 from tiny_vision_models import write_tiny_vit
@@ -186,3 +189,21 @@ def optimum_package(
         return exported[task, static]
 
     return get
+
+
+def assert_user_error(run: CliRun, *fragments: str) -> str:
+    """Exit 2, exactly one non-progress line on stderr, `Error: ...`, holding every fragment; return it."""
+    assert run.returncode == 2, run.stdout + run.stderr
+    assert "Traceback" not in run.stderr
+    lines = run.user_error_lines()
+    assert len(lines) == 1, run.stderr
+    assert lines[0].startswith("Error: ")
+    for fragment in fragments:
+        assert fragment in lines[0]
+    return lines[0]
+
+
+def invoke(*args: object) -> CliRun:
+    """Run the CLI in this process (the plugin manager, with any fixture-registered plugin, is this one)."""
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    return CliRun(tuple(str(a) for a in args), result.exit_code, result.stdout, result.stderr, 0.0)

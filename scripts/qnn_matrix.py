@@ -1,6 +1,6 @@
 """The qnn-htp column of the README's compatibility matrix, as data: one row per (task, tiny model builder).
 
-`tests/test_qnn_matrix.py` measures every row in `make test`; `python tests/qnn_matrix.py` measures them
+`tests/test_qnn_matrix.py` measures every row in `make test`; `python scripts/qnn_matrix.py` measures them
 again and prints the markdown rows (with the deviation of a plain export beside the qnn-htp export's).
 A new task gets its column by adding one `MatrixRow`.
 """
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import support_path  # noqa: F401  (tests/ on sys.path: the tiny model builders)
 from tiny_audio_models import write_tiny_audio_classifier, write_tiny_ctc
 from tiny_models import write_spread_text_model
 from tiny_multimodal_models import CLIP_IMAGE_SIZE, write_tiny_clip, write_tiny_layoutlm

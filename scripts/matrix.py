@@ -1,9 +1,9 @@
-"""The README's compatibility matrix, from real runs on tiny models: `python tests/matrix.py [OUT_DIR]`.
+"""The README's compatibility matrix, from real runs on tiny models: `python scripts/matrix.py [OUT_DIR]`.
 
 For every task the plugins serve, a tiny model is built from its config, exported (validated), loaded by its
 ORTModel class, given its processor by `ONNXAutoProcessor`, and run through `create_pipeline` beside the
 transformers PyTorch pipeline on the same inputs. The last column is the task's qnn-htp cell (all nodes on
-QNN, max deviation), measured by `tests/qnn_matrix.py` at its own fixed shapes when onnxruntime-qnn is installed.
+QNN, max deviation), measured by `scripts/qnn_matrix.py` at its own fixed shapes when onnxruntime-qnn is installed.
 Prints one markdown row per task.
 """
 
@@ -25,6 +25,8 @@ from modelexport_core.package.validate import fixed_shape_inputs
 from modelexport_core.quiet import quieted
 from modelexport_core.serve.models import ort_model_class
 from modelexport_vision.samples import synthetic_image
+
+import support_path  # noqa: F401  (tests/ on sys.path: the tiny model builders)
 
 THREADS = 1  # for torch and onnxruntime alike
 SAME_ANSWER_ATOL = 1e-3  # scores agree within 1e-4 in the tests; boxes (pixels) within 1e-3
@@ -201,7 +203,7 @@ def cases() -> list[Case]:
 
 
 def qnn_htp_cell(case: Case, workdir: Path) -> str:
-    """The case's qnn-htp cell from its `tests/qnn_matrix.py` row (exported with --target qnn-htp)."""
+    """The case's qnn-htp cell from its `scripts/qnn_matrix.py` row (exported with --target qnn-htp)."""
     import importlib.util
 
     import qnn_matrix

@@ -25,7 +25,6 @@ from transformers import AutoTokenizer, Pipeline, pipeline
 from modelexport_core import FixedShapeWarning, ModelExportError, create_pipeline, hookimpl
 from modelexport_core.plugins.manager import get_plugin_manager
 from modelexport_core.quiet import quieted
-from modelexport_core.serve.adapter import FixedBatchModel
 from modelexport_text import ONNXTokenizer
 
 from conftest import OPTIMUM_STATIC_BATCH, TEXT_SEQUENCE_LENGTH
@@ -321,33 +320,6 @@ def test_model_given_as_model_file_or_ort_model(text_package, reference_answers)
         assert classifier.model.batch_size == 4
         with _quiet():
             assert_close(classifier(TEXTS[:5], top_k=None), reference_answers("text-classification", 5))
-
-
-class _CountingModel:
-    """A stand-in for an ORTModel fixed at batch 4 that records the batch of every call."""
-
-    def __init__(self) -> None:
-        self.calls: list[int] = []
-        self.config = "the wrapped model's config"
-
-    def __call__(self, **inputs: torch.Tensor) -> Any:
-        from transformers.modeling_outputs import SequenceClassifierOutput
-
-        rows = inputs["input_ids"].shape[0]
-        assert rows == 4, f"the fixed-batch model got {rows} rows"
-        self.calls.append(rows)
-        return SequenceClassifierOutput(logits=inputs["input_ids"][:, :2].float() * 10)
-
-
-@pytest.mark.parametrize("count", [1, 3, 4, 5, 23])
-def test_adapter_pads_each_chunk_and_returns_only_real_rows(count: int) -> None:
-    model = _CountingModel()
-    adapter = FixedBatchModel(model, batch_size=4)
-    ids = torch.arange(count * 3).reshape(count, 3)
-    logits = adapter(input_ids=ids, attention_mask=torch.ones_like(ids), token_type_ids=None).logits
-    assert torch.equal(logits, ids[:, :2].float() * 10)
-    assert len(model.calls) == -(-count // 4)
-    assert adapter.config == "the wrapped model's config"
 
 
 # ------------------------------------------------------------------------------------------- routing (item 3)

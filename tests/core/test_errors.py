@@ -8,33 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from typer.testing import CliRunner
 
 import modelexport_core
 from modelexport_core import ModelExportError, hookimpl
-from modelexport_core.cli import app
 from modelexport_core.plugins.manager import get_plugin_manager
 from modelexport_text import TextModality
 
-from conftest import TINY_BERT_SHAPE_OPTIONS, CliExport, CliRun, cli_env, run_modelexport
-
-
-def assert_user_error(run: CliRun, *fragments: str) -> str:
-    """Exit 2, exactly one non-progress line on stderr, `Error: ...`, holding every fragment; return it."""
-    assert run.returncode == 2, run.stdout + run.stderr
-    assert "Traceback" not in run.stderr
-    lines = run.user_error_lines()
-    assert len(lines) == 1, run.stderr
-    assert lines[0].startswith("Error: ")
-    for fragment in fragments:
-        assert fragment in lines[0]
-    return lines[0]
-
-
-def invoke(*args: object) -> CliRun:
-    """Run the CLI in this process (the plugin manager, with any fixture-registered plugin, is this one)."""
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    return CliRun(tuple(str(a) for a in args), result.exit_code, result.stdout, result.stderr, 0.0)
+from conftest import TINY_BERT_SHAPE_OPTIONS, CliExport, assert_user_error, cli_env, invoke, run_modelexport
 
 
 def snapshot(directory: Path) -> dict[str, bytes]:

@@ -18,8 +18,7 @@ from modelexport_core.targets.compare import compare_on_target
 from modelexport_core.targets.registry import get_target, target_session
 from modelexport_core.targets.validate import DEFAULT_TOLERANCE, validate_on_target
 
-from conftest import REPO_ROOT, run_modelexport
-from test_errors import assert_user_error, invoke
+from conftest import REPO_ROOT, assert_user_error, invoke, run_modelexport
 
 pytest.importorskip(
     "onnxruntime_qnn", reason="needs onnxruntime-qnn: pip install 'modelexport-core[qnn]' (make setup installs it)"

@@ -103,7 +103,7 @@ def test_a_gate_that_cannot_pass_is_a_user_error_that_leaves_nothing(tmp_path: P
 
 
 def test_validate_on_qnn_htp_says_dynamic_int8_is_cpu_only(int8_package: Path) -> None:
-    from test_errors import assert_user_error, invoke
+    from conftest import assert_user_error, invoke
 
     pytest.importorskip("onnxruntime_qnn", reason="needs onnxruntime-qnn: pip install 'modelexport-core[qnn]'")
     line = assert_user_error(
@@ -127,7 +127,7 @@ def test_corpus_benchmark_runs_int8_beside_the_ceilings_without_fixed_shapes(int
 def test_corpus_benchmark_refuses_an_int8_directory_without_a_package(
     int8_package: Path, source: Path, tmp_path: Path
 ) -> None:
-    from test_errors import assert_user_error, invoke
+    from conftest import assert_user_error, invoke
 
     run = invoke("benchmark", int8_package, "--source", source, "--corpus", "--int8", tmp_path / "missing")
     assert_user_error(run, "--int8 must be an int8 package directory", "missing")

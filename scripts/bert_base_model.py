@@ -1,5 +1,5 @@
 """A BERT-base-sized text classifier with random weights, for `modelexport benchmark --corpus` (no Hub here):
-`python tests/bert_base_model.py OUT_DIR`.
+`python scripts/bert_base_model.py OUT_DIR`.
 
 12 layers, hidden 768, 12 heads, intermediate 3072, 2 labels; the tokenizer is all-MiniLM-L6-v2's (the
 bert-base-uncased WordPiece vocabulary), so the corpus tokenizes as it would for bert-base-uncased.
@@ -16,7 +16,7 @@ def write_bert_base_classifier(directory: Path, seed: int = 0) -> Path:
     import torch
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from modelexport_text.demo import minilm_dir
+    from demo import minilm_dir
 
     torch.manual_seed(seed)
     config = BertConfig(num_labels=2, id2label={0: "NEGATIVE", 1: "POSITIVE"}, label2id={"NEGATIVE": 0, "POSITIVE": 1})

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from fake_hub import COMMIT, fake_hub
 
 from conftest import cli_env, run_modelexport
+from fake_hub import COMMIT, fake_hub
 
 REPO = "acme/tiny-bert"
 

@@ -16,7 +16,7 @@ from conftest import TINY_BERT_SHAPE_OPTIONS, cli_env, run_modelexport
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 CONSTRAINTS = REPO_ROOT / "constraints.txt"
 PACKAGES = ("modelexport_core", "modelexport_text")
 TORCH = "torch==2.13.0"

@@ -68,7 +68,7 @@ def test_benchmark_without_a_source_model_is_a_one_line_error(text_package: Call
 
 @pytest.mark.slow
 def test_demo_minilm_similarities_match_pytorch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from modelexport_text import demo
+    import demo
 
     assert demo.main(str(tmp_path / "minilm"), speed=False) == 0  # exits non-zero when a cosine differs by 1e-3 or more
     shown = capsys.readouterr().out

