@@ -81,10 +81,10 @@ def main(out_dir: str = "out/all-MiniLM-L6-v2", speed: bool = True) -> int:
     ours = similarities(create_pipeline("feature-extraction", out_dir, data_processor=processor))
     reference = similarities(pipeline("feature-extraction", model=str(source), framework="pt"))
     table = Table("sentence A", "sentence B", "ONNX cosine", "PyTorch cosine", "|diff|")
-    for (a, b), x, y in zip(PAIRS, ours, reference):
+    for (a, b), x, y in zip(PAIRS, ours, reference, strict=True):
         table.add_row(a, b, f"{x:.5f}", f"{y:.5f}", f"{abs(x - y):.1e}")
     console.print(table)
-    worst = max(abs(x - y) for x, y in zip(ours, reference))
+    worst = max(abs(x - y) for x, y in zip(ours, reference, strict=True))
     agree = worst < TOLERANCE and report.ok
     console.print(f"largest difference {worst:.1e} ({'within' if worst < TOLERANCE else 'OUTSIDE'} {TOLERANCE})")
 
@@ -94,8 +94,9 @@ def main(out_dir: str = "out/all-MiniLM-L6-v2", speed: bool = True) -> int:
         export(source, int8_dir, force=True, progress=_progress, quantize="int8", **shapes)
         console.rule("Speed: the benchmark corpus through every runner, side by side")
         threads = str(len(os.sched_getaffinity(0)))
-        benchmark = ["benchmark", out_dir, "--source", str(source), "--corpus", "--int8", int8_dir, "--threads", threads]
-        subprocess.run([str(Path(sys.executable).with_name("modelexport")), *benchmark], check=True)
+        corpus = ["--corpus", "--int8", int8_dir, "--threads", threads]
+        modelexport = str(Path(sys.executable).with_name("modelexport"))
+        subprocess.run([modelexport, "benchmark", out_dir, "--source", str(source), *corpus], check=True)
     return 0 if agree else 1
 
 

@@ -80,7 +80,7 @@ def largest_difference(ours: Any, reference: Any) -> float:
     if isinstance(ours, (list, tuple)):
         if len(ours) != len(reference):
             return float("inf")
-        return max((largest_difference(a, b) for a, b in zip(ours, reference)), default=0.0)
+        return max((largest_difference(a, b) for a, b in zip(ours, reference, strict=True)), default=0.0)
     if isinstance(ours, (int, float)) and not isinstance(ours, bool):
         return abs(float(ours) - float(reference))
     if hasattr(ours, "mode") and hasattr(ours, "size"):  # PIL masks

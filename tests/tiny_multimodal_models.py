@@ -29,7 +29,7 @@ def _bytes_to_unicode() -> dict[int, str]:
             printable.append(byte)
             chars.append(256 + extra)
             extra += 1
-    return dict(zip(printable, map(chr, chars)))
+    return dict(zip(printable, map(chr, chars), strict=True))
 
 
 def write_tiny_clip_tokenizer(directory: Path) -> Path:
@@ -43,13 +43,13 @@ def write_tiny_clip_tokenizer(directory: Path) -> Path:
     symbols = list(_bytes_to_unicode().values())
     vocab = symbols + [f"{s}</w>" for s in symbols]
     merges = []
-    for word in WORDS + ["photo"]:
-        pieces = list(word[:-1]) + [word[-1] + "</w>"]
+    for word in [*WORDS, "photo"]:
+        pieces = [*list(word[:-1]), word[-1] + "</w>"]
         while len(pieces) > 1:
             merges.append(f"{pieces[0]} {pieces[1]}")
-            pieces = [pieces[0] + pieces[1]] + pieces[2:]
+            pieces = [pieces[0] + pieces[1], *pieces[2:]]
             vocab.append(pieces[0])
-    vocab = list(dict.fromkeys(vocab)) + ["<|startoftext|>", "<|endoftext|>"]
+    vocab = [*list(dict.fromkeys(vocab)), "<|startoftext|>", "<|endoftext|>"]
     (directory / "vocab.json").write_text(json.dumps({token: i for i, token in enumerate(vocab)}))
     (directory / "merges.txt").write_text("#version: 0.2\n" + "\n".join(dict.fromkeys(merges)) + "\n")
     slow = CLIPTokenizer(str(directory / "vocab.json"), str(directory / "merges.txt"), pad_token="<|endoftext|>")
@@ -92,7 +92,8 @@ def write_tiny_clip(directory: Path, seed: int = 0) -> Path:
 
 
 def write_tiny_layoutlm(directory: Path, seed: int = 0) -> Path:
-    """LayoutLMForQuestionAnswering (2 layers, hidden 32) with a LayoutLMTokenizerFast over the tiny WordPiece vocabulary."""
+    """LayoutLMForQuestionAnswering (2 layers, hidden 32) with a LayoutLMTokenizerFast over the tiny WordPiece
+    vocabulary."""
     import torch
     from transformers import LayoutLMConfig, LayoutLMForQuestionAnswering, LayoutLMTokenizerFast
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from modelexport_core import Modality, ModelExportError
 from modelexport_text import TextModality
@@ -97,7 +97,7 @@ class DocumentModality(TextModality):
     name = "document"
     tasks = ("document-question-answering",)
     input_names = ("input_ids", "bbox")
-    task_aliases = {}
+    task_aliases: ClassVar[Mapping[str, str]] = {}
     embedding_tasks = ()
 
     def pipeline_class(self, task: str) -> type | None:

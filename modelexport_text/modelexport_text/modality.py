@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from modelexport_core import Modality, ModelExportError
 
@@ -27,7 +27,7 @@ class TextModality(Modality):
     dim_names = ("batch_size", "sequence_length")
     length_dim = "sequence_length"
     mask_input = "attention_mask"
-    task_aliases = {
+    task_aliases: ClassVar[Mapping[str, str]] = {
         "zero-shot-classification": "text-classification",
         "sentiment-analysis": "text-classification",
         "ner": "token-classification",

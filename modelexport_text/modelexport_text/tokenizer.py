@@ -134,7 +134,7 @@ class ONNXTokenizer(FixedShapeProcessor):
         special = self.wrapped.num_special_tokens_to_add(pair=pair)
         lengths = [self._lengths(side, batched, kwargs) for side in ((text, text_pair) if pair else (text,))]
         kept = {"only_second": 0, "only_first": 1}.get(kwargs["truncation"]) if pair else None
-        for row in zip(*lengths):
+        for row in zip(*lengths, strict=False):
             if sum(row) + special <= self.sequence_length:
                 continue  # fits in one window: no stride needed
             room = self.sequence_length - special - (row[kept] if kept is not None else 0)
@@ -178,7 +178,7 @@ class ONNXTokenizer(FixedShapeProcessor):
             text_pair = None if text_pair is None else [text_pair[i] for i in full]
         measure = {key: kwargs[key] for key in _TOKENIZING_KWARGS if key in kwargs}
         untruncated = self.wrapped(text, text_pair, truncation=False, verbose=False, **measure)["input_ids"]
-        lengths = dict(zip(full, map(len, untruncated) if batched else [len(untruncated)]))
+        lengths = dict(zip(full, map(len, untruncated) if batched else [len(untruncated)], strict=True))
         over = {i: length for i, length in lengths.items() if length > self.sequence_length}
         if not over:
             return None

@@ -1,4 +1,5 @@
-"""ONNXFeatureExtractor: every waveform becomes exactly the fixed number of samples; the rest is the wrapped extractor."""
+"""ONNXFeatureExtractor: every waveform becomes exactly the fixed number of samples; the rest is the wrapped
+extractor's."""
 
 from __future__ import annotations
 
@@ -96,7 +97,8 @@ def test_another_sampling_rate_is_a_one_line_error(fixed: ONNXFeatureExtractor) 
     with pytest.raises(ModelExportError) as raised:
         fixed(tone(1000, 8000), sampling_rate=8000)
     assert str(raised.value) == (
-        f"Audio sampled at 8000 Hz was given but the model takes {SAMPLING_RATE} Hz: resample it to {SAMPLING_RATE} Hz first"
+        f"Audio sampled at 8000 Hz was given but the model takes {SAMPLING_RATE} Hz: "
+        f"resample it to {SAMPLING_RATE} Hz first"
     )
 
 

@@ -108,7 +108,7 @@ def reference(models: dict[str, Path]) -> Callable[[str], object]:
 
 def assert_same_labels(ours: list, theirs: list) -> None:
     assert len(ours) == len(theirs)
-    for mine, expected in zip(ours, theirs):
+    for mine, expected in zip(ours, theirs, strict=True):
         assert [r["label"] for r in mine] == [r["label"] for r in expected]
         assert [r["score"] for r in mine] == pytest.approx([r["score"] for r in expected], abs=1e-4)
 

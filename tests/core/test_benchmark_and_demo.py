@@ -73,7 +73,7 @@ def test_demo_minilm_similarities_match_pytorch(tmp_path: Path, capsys: pytest.C
     assert demo.main(str(tmp_path / "minilm"), speed=False) == 0  # exits non-zero when a cosine differs by 1e-3 or more
     shown = capsys.readouterr().out
     assert "largest difference" in shown and "within 0.001" in shown
-    for first, second in demo.PAIRS:
+    for first, _second in demo.PAIRS:
         assert first[:12] in shown
     metadata = json.loads((tmp_path / "minilm" / "export_metadata.json").read_text())
     assert metadata["source_model"] == "model" and metadata["shapes"]["input_ids"] == [8, 128]

@@ -302,7 +302,7 @@ def test_a_plugin_registering_what_is_not_a_modality_is_named(all_plugins) -> No
 
     all_plugins.register(Wrong(), name="wrong")
     try:
-        with pytest.raises(ModelExportError, match="^Plugin wrong registered a str through register_modalities"):
+        with pytest.raises(ModelExportError, match=r"^Plugin wrong registered a str through register_modalities"):
             modalities()
     finally:
         all_plugins.unregister(name="wrong")

@@ -114,7 +114,7 @@ def test_validate_target_names_refused_nodes_by_module_path(package: Path, tmp_p
 
     def make_dynamic(model_proto: onnx.ModelProto) -> None:
         for value in [*model_proto.graph.input, *model_proto.graph.output]:
-            for dim, name in zip(value.type.tensor_type.shape.dim, ("batch", "sequence")):
+            for dim, name in zip(value.type.tensor_type.shape.dim, ("batch", "sequence"), strict=False):
                 dim.dim_param = name
         del model_proto.graph.value_info[:]
 

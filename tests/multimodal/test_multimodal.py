@@ -174,7 +174,7 @@ def only_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 def assert_same_answers(ours: Any, reference: Any, keys: tuple[str, ...]) -> None:
     """Same answers in the same order (by `keys`), scores within ATOL."""
     assert len(ours) == len(reference)
-    for mine, theirs in zip(ours, reference):
+    for mine, theirs in zip(ours, reference, strict=True):
         if isinstance(mine, list):
             assert_same_answers(mine, theirs, keys)
             continue

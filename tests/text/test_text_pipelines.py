@@ -503,7 +503,7 @@ def test_optimum_dynamic_export_falls_back_to_defaults(optimum_package, text_mod
 _TEXT = st.one_of(
     st.text(max_size=60),
     st.text(alphabet=" \t\n\u00a0\u3000", max_size=5),
-    st.lists(st.sampled_from(WORDS + ["[MASK]", "?", "é", "東京", "🙂"]), max_size=40).map(" ".join),
+    st.lists(st.sampled_from([*WORDS, "[MASK]", "?", "é", "東京", "🙂"]), max_size=40).map(" ".join),
 )
 _PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -586,7 +586,7 @@ def test_property_feature_extraction(property_pipelines, texts) -> None:
 @_PROPERTY
 @given(
     texts=st.one_of(_TEXT, st.lists(_TEXT, max_size=4)),
-    labels=st.one_of(st.lists(st.sampled_from(LABELS + ["", " "]), max_size=3), _TEXT),
+    labels=st.one_of(st.lists(st.sampled_from([*LABELS, "", " "]), max_size=3), _TEXT),
     template=st.sampled_from(["This example is {}.", "about {}", "no placeholder"]),
 )
 def test_property_zero_shot(property_pipelines, texts, labels, template: str) -> None:

@@ -314,7 +314,7 @@ def test_any_list_of_texts_has_the_fixed_shape(shared_tokenizer: ONNXTokenizer, 
 @PROPERTY
 @given(pairs=st.lists(PAIRS, min_size=1, max_size=5))
 def test_any_list_of_pairs_has_the_fixed_shape(shared_tokenizer: ONNXTokenizer, pairs: list[tuple[str, str]]) -> None:
-    first, second = map(list, zip(*pairs))
+    first, second = map(list, zip(*pairs, strict=True))
     assert _shapes(shared_tokenizer(first, second, return_tensors="pt")) == {(len(pairs), SEQ)}
     assert {len(row) for row in shared_tokenizer(pairs)["input_ids"]} == {SEQ}
 

@@ -386,7 +386,7 @@ def _pipeline_inputs() -> st.SearchStrategy:
     image = st.builds(
         lambda size, mode, seed: synthetic_image(*size, seed % 7, mode=mode),
         sizes,
-        st.sampled_from(MODES + ["La", "LA", "YCbCr", "HSV", "I"]),
+        st.sampled_from([*MODES, "La", "LA", "YCbCr", "HSV", "I"]),
         st.integers(0, 6),
     )
     small = st.builds(
