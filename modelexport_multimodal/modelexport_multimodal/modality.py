@@ -73,6 +73,9 @@ class ImageTextModality(Modality):
 
         return ONNXProcessor(processor, dict(dims)) if isinstance(processor, ProcessorMixin) else None
 
+    def read_input(self, value: str) -> Any:
+        return self.vision.read_input(value)
+
     def sample_inputs(self, dims: Mapping[str, int]) -> dict[str, list[Any]]:
         return self.vision.sample_inputs(dims)
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelexport_core import Modality
+from modelexport_core import Modality, ModelExportError
 
 DEFAULT_IMAGE_SIZE = 224
 DEFAULT_NUM_CHANNELS = 3
@@ -72,6 +72,14 @@ class VisionModality(Modality):
             width=dims["width"],
             num_channels=dims.get("num_channels") or DEFAULT_NUM_CHANNELS,
         )
+
+    def read_input(self, value: str) -> Any:
+        """The image file at `value`, as a PIL image."""
+        from transformers.image_utils import load_image
+
+        if not Path(value).is_file():
+            raise ModelExportError(f"Image file not found: {value}")
+        return load_image(value)
 
     def sample_inputs(self, dims: Mapping[str, int]) -> dict[str, list[Any]]:
         from modelexport_vision.samples import sample_images

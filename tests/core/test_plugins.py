@@ -459,3 +459,14 @@ def test_modality_corpus(text: Modality) -> None:
     words = sorted(len(sentence.split()) for sentence in corpus)
     assert words[0] >= 4 and 8 <= words[len(words) // 2] <= 14 and words[-1] >= 30
     assert Modality().corpus() == []
+
+
+def test_modality_read_input(text: Modality, tmp_path: Path) -> None:
+    from PIL import Image
+
+    assert text.read_input("hello world") == "hello world"
+    vision = modalities()["vision"]
+    with pytest.raises(ModelExportError, match="^Image file not found: "):
+        vision.read_input(str(tmp_path / "missing.png"))
+    Image.new("RGB", (8, 6)).save(tmp_path / "photo.png")
+    assert vision.read_input(str(tmp_path / "photo.png")).size == (8, 6)

@@ -40,7 +40,7 @@ LABELS = {
     "raw_dynamic": "raw dynamic axes, sorted",
     "raw_dynamic_int8": "raw dynamic axes int8, sorted",
 }
-CEILING_NOTE = "length-sorted, each batch padded to its longest, tokenized beforehand (not counted): the ceiling without fixed shapes"
+CEILING_NOTE = "length-sorted, each batch padded to its longest, processed beforehand (not counted): the ceiling without fixed shapes"
 
 
 @dataclass

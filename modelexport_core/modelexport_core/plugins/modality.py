@@ -72,6 +72,11 @@ class Modality:
         """Each raw input's length along `length_dim` (tokens, samples), or None when they cannot be measured."""
         return None
 
+    def read_input(self, value: str) -> Any:
+        """A raw input from a command-line value (`compare --text` / `--image`): the text itself by default; a
+        modality whose inputs are files reads the file (a user error naming it when it cannot)."""
+        return value
+
     def sample_inputs(self, dims: Mapping[str, int]) -> dict[str, list[Any]]:
         """Named sets of realistic raw inputs for `modelexport benchmark` (e.g. short and full-length texts)."""
         return {}
