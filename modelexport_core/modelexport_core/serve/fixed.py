@@ -45,8 +45,11 @@ class FixedShapeProcessor:
             setattr(self.wrapped, name, value)
 
     def for_buckets(self, lengths: list[int]) -> FixedShapeProcessor:
-        """The wrapper to serve a package with these shape buckets (sequence lengths): this one, whose inputs
-        have the full fixed shape (the bucketed model cuts them), unless a modality's wrapper fits buckets."""
+        """The wrapper to serve a package with shape buckets of these sizes along the modality's length dim.
+
+        A wrapper that can pads each call to the smallest size holding it (text: tokens, audio: samples); this
+        default keeps the full fixed shape, and the bucketed model cuts the inputs to the bucket it runs.
+        """
         return self
 
     def save_pretrained(self, *args: Any, **kwargs: Any) -> Any:
