@@ -118,9 +118,10 @@ def resolve_dims(
         )
     sizes = {dim: bucket_sizes(dim, value) for dim, value in given.items()}
     several = sorted(dim for dim, values in sizes.items() if len(values) > 1)
-    if several and several != [modality.length_dim]:
+    wrong = [dim for dim in several if dim != modality.length_dim]
+    if wrong:
         raise ModelExportError(
-            f"{several[0]} takes one size: only {modality.length_dim or 'no dim'} of {modality.name} models "
+            f"{wrong[0]} takes one size: only {modality.length_dim or 'no dim'} of {modality.name} models "
             "takes several (shape buckets)"
         )
     explicit = named_dims(onnx_config.inputs, input_shapes, {dim: values[-1] for dim, values in sizes.items()})
