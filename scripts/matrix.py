@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from modelexport_core import ONNXAutoProcessor, create_pipeline, export, validate_optimum_compatibility
-from modelexport_core.bench.benchmark import _median_seconds as median_seconds
+from modelexport_core.bench.runners import median_seconds
 from modelexport_core.package.validate import fixed_shape_inputs
 from modelexport_core.quiet import quieted
 from modelexport_core.serve.models import ort_model_class

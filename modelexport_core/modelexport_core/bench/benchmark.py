@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import itertools
-import statistics
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from modelexport_core.bench.runners import median_seconds, optimum_dynamic_export, raw_session_runner
 from modelexport_core.errors import ModelExportError
-from modelexport_core.package.axes import BatchAxes, batch_axes
 from modelexport_core.package.layout import MODEL_FILE, package_task
 from modelexport_core.package.shapes import detect_shapes
 from modelexport_core.plugins.manager import get_modality
 from modelexport_core.quiet import quieted
 from modelexport_core.serve.auto import ONNXAutoProcessor
 from modelexport_core.serve.models import ort_model_class
+from modelexport_core.targets.registry import session_options
 
 RUNNERS = ("pytorch", "optimum", "modelexport", "onnxruntime")
 LABELS = {
@@ -43,84 +38,6 @@ class BenchmarkRow:
 
     def ratio(self, runner: str, baseline: str) -> float:
         return self.seconds[runner] / self.seconds[baseline]
-
-
-def _median_seconds(run: Callable[[], Any], warmup: int, repeats: int) -> float:
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def _session_options(threads: int) -> Any:
-    import onnxruntime
-
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    return options
-
-
-def _raw_session_runner(
-    package_dir: Path, processor: Any, inputs: list[Any], threads: int, processor_kwargs: dict[str, Any]
-) -> tuple[Callable, float]:
-    """A runner that feeds pre-processed fixed-shape batches straight to an InferenceSession.
-
-    Each input is cut into blocks of the fixed batch of its own batch axis (CLIP: images and candidate texts),
-    the last block padded, and every combination of blocks is one run.
-    """
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(
-        str(package_dir / MODEL_FILE), _session_options(threads), providers=["CPUExecutionProvider"]
-    )
-    names = {i.name for i in session.get_inputs()}
-    batch = processor.batch_size
-    detected = detect_shapes(package_dir / MODEL_FILE)
-    axes = batch_axes(package_dir / MODEL_FILE, detected.input_shapes, batch)
-    start = time.perf_counter()
-    encoded = [
-        processor(inputs[i : i + batch], return_tensors="np", **processor_kwargs) for i in range(0, len(inputs), batch)
-    ]
-    preprocess_seconds = time.perf_counter() - start
-    arrays = [{k: np.asarray(v) for k, v in e.items() if k in names} for e in encoded]
-    feeds = [feed for e in arrays for feed in _fixed_feeds(e, axes)]
-    return (lambda: [session.run(None, feed) for feed in feeds]), preprocess_seconds
-
-
-def _fixed_feeds(encoded: dict[str, np.ndarray], axes: BatchAxes) -> list[dict[str, np.ndarray]]:
-    """Every combination of fixed-size blocks along each batch axis, the last block of each padded."""
-    groups: dict[str, int] = {}
-    for name, value in encoded.items():
-        groups[axes.input_group(name)] = max(groups.get(axes.input_group(name), 0), value.shape[0])
-    sizes = {group: axes.sizes.get(group, count) for group, count in groups.items()}
-    feeds = []
-    for starts in itertools.product(*(range(0, count, sizes[group]) for group, count in groups.items())):
-        start = dict(zip(groups, starts))
-        feed = {}
-        for name, value in encoded.items():
-            group = axes.input_group(name)
-            feed[name] = _padded(value[start[group] : start[group] + sizes[group]], sizes[group])
-        feeds.append(feed)
-    return feeds
-
-
-def _padded(array: np.ndarray, batch: int) -> np.ndarray:
-    missing = batch - array.shape[0]
-    return np.concatenate([array, np.repeat(array[-1:], missing, axis=0)]) if missing > 0 else array
-
-
-def _optimum_dynamic_export(source: Path, task: str, directory: Path) -> Path:
-    from optimum.exporters.onnx import main_export
-
-    from modelexport_core.exporter.tasks import export_task_for
-
-    main_export(str(source), directory, task=export_task_for(task), do_validation=False, library_name="transformers")
-    return directory
 
 
 def run_benchmark(
@@ -157,9 +74,9 @@ def run_benchmark(
     rows = []
     with quieted("transformers", "optimum", stderr=True), tempfile.TemporaryDirectory() as dynamic_dir:
         processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
-        model = ort_model_class(task).from_pretrained(package_dir, session_options=_session_options(threads))
-        dynamic = _optimum_dynamic_export(source, task, Path(dynamic_dir))
-        dynamic_model = ort_model_class(task).from_pretrained(dynamic, session_options=_session_options(threads))
+        model = ort_model_class(task).from_pretrained(package_dir, session_options=session_options(threads))
+        dynamic = optimum_dynamic_export(source, task, Path(dynamic_dir))
+        dynamic_model = ort_model_class(task).from_pretrained(dynamic, session_options=session_options(threads))
         # The source's own (unwrapped) processor, under the keyword its kind goes to (tokenizer, image_processor, ...).
         loaded = modality.load_processor(str(source))
         source_processor = routed_processor(check_task(task)[1]["impl"], loaded)
@@ -170,12 +87,14 @@ def run_benchmark(
         }
         for name, sample in samples.items():
             inputs = (sample * (1 + (count or 4 * batch) // len(sample)))[: count or 4 * batch]
-            raw_run, preprocess_seconds = _raw_session_runner(package_dir, processor, inputs, threads, processor_kwargs)
+            raw_run, preprocess_seconds = raw_session_runner(package_dir, processor, inputs, threads, processor_kwargs)
             seconds = {
-                runner: _median_seconds(lambda p=pipe: p(inputs, batch_size=batch, **pipeline_kwargs), warmup, repeats)
+                runner: median_seconds(
+                    lambda p=pipe, x=inputs: p(x, batch_size=batch, **pipeline_kwargs), warmup, repeats
+                )
                 for runner, pipe in pipes.items()
             }
-            seconds["onnxruntime"] = _median_seconds(raw_run, warmup, repeats)
+            seconds["onnxruntime"] = median_seconds(raw_run, warmup, repeats)
             rows.append(BenchmarkRow(name, len(inputs), batch, seconds, preprocess_seconds))
     return rows
 

@@ -11,13 +11,13 @@ from typing import Any
 
 import onnx
 
-from modelexport_core.bench.benchmark import (
-    _median_seconds,
-    _optimum_dynamic_export,
-    _raw_session_runner,
-    _session_options,
-)
 from modelexport_core.bench.memory import PeakMemory
+from modelexport_core.bench.runners import (
+    median_seconds,
+    optimum_dynamic_export,
+    raw_dynamic_runner,
+    raw_session_runner,
+)
 from modelexport_core.errors import ModelExportError
 from modelexport_core.package.layout import MODEL_FILE, package_task
 from modelexport_core.package.shapes import detect_shapes
@@ -28,6 +28,7 @@ from modelexport_core.serve.auto import ONNXAutoProcessor
 from modelexport_core.serve.buckets import BucketedModel
 from modelexport_core.serve.models import ort_model_class
 from modelexport_core.serve.sorting import length_order
+from modelexport_core.targets.registry import session_options
 
 LABELS = {
     "pytorch": "PyTorch pipeline",
@@ -40,7 +41,10 @@ LABELS = {
     "raw_dynamic": "raw dynamic axes, sorted",
     "raw_dynamic_int8": "raw dynamic axes int8, sorted",
 }
-CEILING_NOTE = "length-sorted, each batch padded to its longest, processed beforehand (not counted): the ceiling without fixed shapes"
+CEILING_NOTE = (
+    "length-sorted, each batch padded to its longest, processed beforehand (not counted): "
+    "the ceiling without fixed shapes"
+)
 
 
 @dataclass
@@ -122,8 +126,8 @@ def run_corpus_benchmark(
     report = CorpusReport(len(inputs), batch, threads, {k: round(v, 1) for k, v in sizes.items()})
     torch.set_num_threads(threads)
     with quieted("transformers", "optimum", stderr=True), tempfile.TemporaryDirectory() as dynamic_dir:
-        options = _session_options(threads)
-        dynamic = _optimum_dynamic_export(source, task, Path(dynamic_dir))
+        options = session_options(threads)
+        dynamic = optimum_dynamic_export(source, task, Path(dynamic_dir))
         loaded = modality.load_processor(str(source))
         source_processor = routed_processor(check_task(task)[1]["impl"], loaded)
         ours = {"task": task, "session_options": options}
@@ -145,14 +149,14 @@ def run_corpus_benchmark(
             gc.collect()
             with PeakMemory() as memory:
                 pipe = factory()
-                seconds = _median_seconds(lambda p=pipe: p(inputs, batch_size=batch), warmup, repeats)
+                seconds = median_seconds(lambda p=pipe: p(inputs, batch_size=batch), warmup, repeats)
             report.rows.append(CorpusRow(runner, LABELS[runner], seconds, memory.peak_mb, _bucket_use(pipe)))
             del pipe
         gc.collect()
         with PeakMemory() as memory:
             processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
-            run, preprocess_seconds = _raw_session_runner(package_dir, processor, inputs, threads, {})
-            seconds = _median_seconds(run, warmup, repeats)
+            run, preprocess_seconds = raw_session_runner(package_dir, processor, inputs, threads, {})
+            seconds = median_seconds(run, warmup, repeats)
         detail = f"inputs processed beforehand, in {preprocess_seconds * 1000:.0f} ms (not counted)"
         report.rows.append(CorpusRow("raw", LABELS["raw"], seconds, memory.peak_mb, detail))
         if modality.length_dim is not None:
@@ -166,27 +170,10 @@ def run_corpus_benchmark(
             for runner, model in ceilings.items():
                 gc.collect()
                 with PeakMemory() as memory:
-                    run = _raw_dynamic_runner(model(), loaded, ordered, batch, longest, threads)
-                    seconds = _median_seconds(run, warmup, repeats)
+                    run = raw_dynamic_runner(model(), loaded, ordered, batch, longest, threads)
+                    seconds = median_seconds(run, warmup, repeats)
                 report.rows.append(CorpusRow(runner, LABELS[runner], seconds, memory.peak_mb, CEILING_NOTE))
     return report
-
-
-def _raw_dynamic_runner(
-    model: str | bytes, processor: Any, ordered: list[Any], batch: int, max_length: int | None, threads: int
-) -> Callable[[], Any]:
-    """Batches of the length-sorted inputs, each padded to its longest by the plain processor, straight to a
-    dynamic-axes session."""
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(model, _session_options(threads), providers=["CPUExecutionProvider"])
-    names = {i.name for i in session.get_inputs()}
-    encoded = [
-        processor(ordered[i : i + batch], padding=True, truncation=True, max_length=max_length, return_tensors="np")
-        for i in range(0, len(ordered), batch)
-    ]
-    feeds = [{k: v for k, v in e.items() if k in names} for e in encoded]
-    return lambda: [session.run(None, feed) for feed in feeds]
 
 
 def print_corpus_report(report: CorpusReport, console: Any) -> None:

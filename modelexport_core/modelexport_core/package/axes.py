@@ -8,7 +8,9 @@ ends with `batch_size` is a batch axis, and axes of the same name count the same
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,37 @@ class BatchAxes:
 
     def output_axes(self, name: str) -> dict[int, str]:
         return self.outputs.get(name, {0: DEFAULT_GROUP})
+
+    def counts(self, arrays: Mapping[str, Any]) -> dict[str, int]:
+        """The number of rows of each batch the arrays hold; a ValueError when the inputs of one batch disagree
+        or an input counts a batch the model does not declare."""
+        rows: dict[str, set[int]] = {}
+        for name, value in arrays.items():
+            rows.setdefault(self.input_group(name), set()).add(value.shape[0])
+        disagreeing = {group: sorted(found) for group, found in rows.items() if len(found) != 1}
+        if disagreeing:
+            raise ValueError(f"inputs disagree on the batch size: {disagreeing}")
+        unknown = set(rows) - set(self.sizes)
+        if unknown:
+            raise ValueError(f"inputs with batch axes {sorted(unknown)} the model does not declare")
+        return {group: found.pop() for group, found in rows.items()}
+
+    def chunks(self, counts: Mapping[str, int]) -> dict[str, int]:
+        """How many fixed-size blocks each batch takes."""
+        return {group: -(-count // self.sizes[group]) for group, count in counts.items()}
+
+    def blocks(self, arrays: Mapping[str, Any], counts: Mapping[str, int]) -> Iterator[tuple[tuple[int, ...], Any]]:
+        """Every combination of fixed-size blocks along each batch (its block index per batch, and the arrays cut
+        to it), the last block of a batch padded by repeating its last row; numpy arrays or torch tensors."""
+        chunks = self.chunks(counts)
+        for combination in itertools.product(*(range(n) for n in chunks.values())):
+            index = dict(zip(chunks, combination, strict=True))
+            block = {}
+            for name, value in arrays.items():
+                group = self.input_group(name)
+                start, size = index[group] * self.sizes[group], self.sizes[group]
+                block[name] = padded_rows(value[start : start + size], size)
+            yield combination, block
 
 
 def dim_names_of(axes: dict[str, dict[int, str]]) -> DimNames:

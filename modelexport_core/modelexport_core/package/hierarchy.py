@@ -47,7 +47,7 @@ def _recorded_scope(props: dict[str, str], module_classes: dict[str, str]) -> li
         return []
     scopes = ast.literal_eval(props[_NAME_SCOPES])[:-1]  # the last entry is the op itself
     classes = ast.literal_eval(props[_CLASS_HIERARCHY])[:-1]
-    return [(path, _short(cls)) for path, cls in zip(scopes, classes) if path in module_classes]
+    return [(path, _short(cls)) for path, cls in zip(scopes, classes, strict=False) if path in module_classes]
 
 
 def hierarchy_tag(chain: list[tuple[str, str]], root_class: str) -> str:

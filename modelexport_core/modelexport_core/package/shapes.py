@@ -22,6 +22,8 @@ from modelexport_core.package.layout import (
 )
 from modelexport_core.plugins.manager import get_modality, modality_for_inputs
 from modelexport_core.serve.fixed import FixedShapeWarning
+from modelexport_core.targets.cpu import CPU
+from modelexport_core.targets.registry import target_session
 
 InputShapes = dict[str, list[int | None]]
 
@@ -61,9 +63,7 @@ def _from_graph(model_file: Path) -> tuple[InputShapes, str | None] | None:
 
 
 def _from_session(model_file: Path) -> tuple[InputShapes, str | None] | None:
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+    session = target_session(str(model_file), CPU)
     return {i.name: [d if isinstance(d, int) else None for d in i.shape] for i in session.get_inputs()}, None
 
 

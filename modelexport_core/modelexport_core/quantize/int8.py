@@ -13,6 +13,8 @@ import onnx
 from modelexport_core.package.hierarchy import MODULE_PATH, node_tags
 from modelexport_core.package.retag import retag
 from modelexport_core.quiet import quieted
+from modelexport_core.targets.cpu import CPU
+from modelexport_core.targets.registry import target_session
 
 QUANTIZED_OPS = ("MatMul", "Gemm")
 
@@ -61,17 +63,17 @@ def module_sensitivity(model: onnx.ModelProto, feeds: Feeds) -> dict[str, float]
     for path in modules:
         alone = quantize_graph(model, [other for other in modules if other != path])
         quantized = first_outputs({"graph": alone}, batches)
-        squared = sum(float(np.square(q.astype(np.float64) - r).sum()) for q, r in zip(quantized, reference))
+        squared = sum(
+            float(np.square(q.astype(np.float64) - r).sum()) for q, r in zip(quantized, reference, strict=True)
+        )
         errors[path] = (squared / norm) ** 0.5
     return errors
 
 
 def first_outputs(models: dict[str, onnx.ModelProto], batches: list[Batch]) -> list[np.ndarray]:
     """The first output of every batch, each on its graph."""
-    import onnxruntime
-
     sessions = {
-        name: onnxruntime.InferenceSession(models[name].SerializeToString(), providers=["CPUExecutionProvider"])
+        name: target_session(models[name].SerializeToString(), CPU)
         for name in dict.fromkeys(name for name, _ in batches)
     }
     return [sessions[name].run(None, feed)[0] for name, feed in batches]

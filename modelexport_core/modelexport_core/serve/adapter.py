@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import itertools
 from typing import TYPE_CHECKING, Any
 
-from modelexport_core.package.axes import BatchAxes, padded_rows
+from modelexport_core.package.axes import BatchAxes
 
 if TYPE_CHECKING:
     import torch
@@ -35,36 +34,14 @@ class FixedBatchModel:
         import torch
 
         tensors = {k: v for k, v in inputs.items() if isinstance(v, torch.Tensor)}
-        counts = self._counts(tensors)
+        counts = self.batch_axes.counts(tensors)
         sizes = self.batch_axes.sizes
         if all(counts[group] == sizes[group] for group in counts):
             return self.model(**inputs)
-        chunks = {group: -(-count // sizes[group]) for group, count in counts.items()}
-        results = {}
-        for combination in itertools.product(*(range(n) for n in chunks.values())):
-            index = dict(zip(chunks, combination))
-            chunk = dict(inputs)
-            for name, value in tensors.items():
-                group = self.batch_axes.input_group(name)
-                start = index[group] * sizes[group]
-                chunk[name] = padded_rows(value[start : start + sizes[group]], sizes[group])
-            results[combination] = self.model(**chunk)
-        return _joined(results, chunks, counts, sizes, self.batch_axes)
+        results = {index: self.model(**{**inputs, **block}) for index, block in self.batch_axes.blocks(tensors, counts)}
+        return _joined(results, self.batch_axes.chunks(counts), counts, sizes, self.batch_axes)
 
     forward = __call__
-
-    def _counts(self, tensors: dict[str, torch.Tensor]) -> dict[str, int]:
-        """The number of real rows of each batch the call holds; the inputs of one batch must agree."""
-        rows: dict[str, set[int]] = {}
-        for name, value in tensors.items():
-            rows.setdefault(self.batch_axes.input_group(name), set()).add(value.shape[0])
-        disagreeing = {group: sorted(found) for group, found in rows.items() if len(found) != 1}
-        if disagreeing:
-            raise ValueError(f"inputs disagree on the batch size: {disagreeing}")
-        unknown = set(rows) - set(self.batch_axes.sizes)
-        if unknown:
-            raise ValueError(f"inputs with batch axes {sorted(unknown)} the model does not declare")
-        return {group: found.pop() for group, found in rows.items()}
 
 
 def _joined(

@@ -17,8 +17,9 @@ import onnx
 
 from modelexport_core.errors import ModelExportError
 from modelexport_core.package.hierarchy import MODULE_PATH, node_tags
-from modelexport_core.package.layout import MODEL_FILE, find_model_file
+from modelexport_core.package.layout import EXTERNAL_DATA_THRESHOLD, MODEL_FILE, find_model_file
 from modelexport_core.targets.cpu import CPU
+from modelexport_core.targets.deviation import deviation
 from modelexport_core.targets.registry import target_session
 from modelexport_core.targets.target import ExecutionTarget
 
@@ -126,11 +127,11 @@ def compare_on_target(
     exposed = _expose(model_proto, {t for _, tensors in modules.values() for t in tensors})
     with tempfile.TemporaryDirectory(prefix="modelexport-compare-") as scratch:
         copy = Path(scratch) / MODEL_FILE
-        onnx.save(model_proto, copy, save_as_external_data=model_proto.ByteSize() > 1_800_000_000)
+        onnx.save(model_proto, copy, save_as_external_data=model_proto.ByteSize() > EXTERNAL_DATA_THRESHOLD)
         names = [o.name for o in model_proto.graph.output]
-        on_target = dict(zip(names, target_session(str(copy), target).run(None, inputs)))
-        on_reference = dict(zip(names, target_session(str(copy), reference).run(None, inputs)))
-    deviations = {name: _deviation(on_target[name], on_reference[name]) for name in exposed}
+        on_target = dict(zip(names, target_session(str(copy), target).run(None, inputs), strict=True))
+        on_reference = dict(zip(names, target_session(str(copy), reference).run(None, inputs), strict=True))
+    deviations = {name: deviation(on_target[name], on_reference[name]) for name in exposed}
     nodes = {
         path: ModuleDeviation(path, [t for t in tensors if t in deviations], order)
         for path, (order, tensors) in modules.items()
@@ -159,15 +160,6 @@ def _expose(model_proto: onnx.ModelProto, tensors: set[str]) -> set[str]:
         if name not in existing:
             graph.output.append(value)
     return exposed
-
-
-def _deviation(target: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
-    """(largest absolute difference, largest magnitude of the reference), ignoring non-finite entries."""
-    finite = np.isfinite(reference)
-    if not finite.any():
-        return 0.0, 0.0
-    difference = np.abs(target.astype(np.float64) - reference.astype(np.float64))[finite]
-    return float(difference.max()), float(np.abs(reference[finite]).max())
 
 
 def _mark_first_jump(nodes: dict[str, ModuleDeviation]) -> str | None:

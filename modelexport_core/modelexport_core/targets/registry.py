@@ -14,6 +14,17 @@ _DISABLE_CPU_FALLBACK = "session.disable_cpu_ep_fallback"
 _RECORD_PLACEMENT = "session.record_ep_graph_assignment_info"
 
 
+def session_options(threads: int | None = None) -> Any:
+    """onnxruntime SessionOptions with `threads` intra-op threads and one inter-op thread (defaults without)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return options
+
+
 def get_target(name: str, require_available: bool = True) -> ExecutionTarget:
     """The named target, or a user error naming the known targets or the extra to install."""
     known = targets()
@@ -31,12 +42,17 @@ def apply_export_rewrites(model_proto: Any, target: ExecutionTarget) -> dict[str
 
 
 def target_session(
-    model: str | bytes, target: ExecutionTarget, cpu_fallback: bool = False, record_placement: bool = False
+    model: str | bytes,
+    target: ExecutionTarget,
+    cpu_fallback: bool = False,
+    record_placement: bool = False,
+    threads: int | None = None,
 ) -> Any:
-    """An onnxruntime session of `model` on `target`; without `cpu_fallback` it fails when a node needs the CPU."""
-    import onnxruntime
+    """An onnxruntime session of `model` on `target`; without `cpu_fallback` it fails when a node needs the CPU.
 
-    options = onnxruntime.SessionOptions()
+    `threads` sets the intra-op thread count (one inter-op thread); onnxruntime's default otherwise.
+    """
+    options = session_options(threads)
     options.log_severity_level = 3  # providers' notices are not the user's business
     if not cpu_fallback and target.provider != CPU_PROVIDER:
         options.add_session_config_entry(_DISABLE_CPU_FALLBACK, "1")

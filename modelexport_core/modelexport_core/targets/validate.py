@@ -13,6 +13,7 @@ from modelexport_core.package.hierarchy import iter_nodes
 from modelexport_core.package.layout import MODEL_FILE, find_model_file, io_signature, load_graph
 from modelexport_core.package.validate import signature_inputs
 from modelexport_core.targets.cpu import CPU
+from modelexport_core.targets.deviation import deviation
 from modelexport_core.targets.placement import PlacedNode, node_placement
 from modelexport_core.targets.registry import target_session
 from modelexport_core.targets.target import ExecutionTarget
@@ -71,10 +72,7 @@ def output_deviations(
     names = [output.name for output in session.get_outputs()]
     on_target = session.run(None, inputs)
     on_cpu = target_session(str(model_file), CPU).run(None, inputs)
-    return [
-        OutputDeviation(name, float(np.abs(t.astype(np.float64) - c).max()), float(np.abs(c).max()))
-        for name, t, c in zip(names, on_target, on_cpu)
-    ]
+    return [OutputDeviation(name, *deviation(t, c)) for name, t, c in zip(names, on_target, on_cpu, strict=True)]
 
 
 def validate_on_target(

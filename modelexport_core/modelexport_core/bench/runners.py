@@ -1,0 +1,77 @@
+"""What every benchmark runs with: timing, the raw onnxruntime runners, and Optimum's dynamic-axes export."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelexport_core.package.axes import batch_axes
+from modelexport_core.package.layout import MODEL_FILE
+from modelexport_core.package.shapes import detect_shapes
+from modelexport_core.targets.cpu import CPU
+from modelexport_core.targets.registry import target_session
+
+
+def median_seconds(run: Callable[[], Any], warmup: int, repeats: int) -> float:
+    """The median wall time of `repeats` runs after `warmup` untimed ones."""
+    for _ in range(warmup):
+        run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def raw_session_runner(
+    package_dir: Path, processor: Any, inputs: list[Any], threads: int, processor_kwargs: dict[str, Any]
+) -> tuple[Callable, float]:
+    """A runner that feeds pre-processed fixed-shape batches straight to an InferenceSession.
+
+    Each input is cut into blocks of the fixed batch of its own batch axis (CLIP: images and candidate texts),
+    the last block padded, and every combination of blocks is one run.
+    """
+    session = target_session(str(package_dir / MODEL_FILE), CPU, threads=threads)
+    names = {i.name for i in session.get_inputs()}
+    batch = processor.batch_size
+    detected = detect_shapes(package_dir / MODEL_FILE)
+    axes = batch_axes(package_dir / MODEL_FILE, detected.input_shapes, batch)
+    start = time.perf_counter()
+    encoded = [
+        processor(inputs[i : i + batch], return_tensors="np", **processor_kwargs) for i in range(0, len(inputs), batch)
+    ]
+    preprocess_seconds = time.perf_counter() - start
+    arrays = [{k: np.asarray(v) for k, v in e.items() if k in names} for e in encoded]
+    feeds = [block for feed in arrays for _, block in axes.blocks(feed, axes.counts(feed))]
+    return (lambda: [session.run(None, feed) for feed in feeds]), preprocess_seconds
+
+
+def raw_dynamic_runner(
+    model: str | bytes, processor: Any, ordered: list[Any], batch: int, max_length: int | None, threads: int
+) -> Callable[[], Any]:
+    """Batches of the length-sorted inputs, each padded to its longest by the plain processor, straight to a
+    dynamic-axes session."""
+    session = target_session(model, CPU, threads=threads)
+    names = {i.name for i in session.get_inputs()}
+    encoded = [
+        processor(ordered[i : i + batch], padding=True, truncation=True, max_length=max_length, return_tensors="np")
+        for i in range(0, len(ordered), batch)
+    ]
+    feeds = [{k: v for k, v in e.items() if k in names} for e in encoded]
+    return lambda: [session.run(None, feed) for feed in feeds]
+
+
+def optimum_dynamic_export(source: Path, task: str, directory: Path) -> Path:
+    """Optimum's own ONNX export of `source` with dynamic axes, into `directory`: the baseline runners load it."""
+    from optimum.exporters.onnx import main_export
+
+    from modelexport_core.exporter.tasks import export_task_for
+
+    main_export(str(source), directory, task=export_task_for(task), do_validation=False, library_name="transformers")
+    return directory
