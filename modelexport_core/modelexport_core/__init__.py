@@ -2,14 +2,14 @@
 
 __version__ = "0.1.0"
 
-from modelexport_core.errors import ModelExportError, PluginMissingError
+from modelexport_core.errors import FixedShapeWarning, ModelExportError, PluginMissingError
 from modelexport_core.exporter.api import export
 from modelexport_core.package.shapes import DetectedShapes, detect_shapes
 from modelexport_core.package.validate import validate_optimum_compatibility
 from modelexport_core.plugins.hookspecs import hookimpl
 from modelexport_core.plugins.modality import Modality
 from modelexport_core.serve.auto import ONNXAutoProcessor
-from modelexport_core.serve.fixed import FixedShapeProcessor, FixedShapeWarning
+from modelexport_core.serve.fixed import FixedShapeProcessor
 from modelexport_core.serve.pipeline import create_pipeline
 from modelexport_core.targets.compare import compare_on_target
 from modelexport_core.targets.registry import get_target

@@ -10,10 +10,8 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
-from rich.table import Column, Table
-from rich.tree import Tree
 
+from modelexport_core import render
 from modelexport_core.errors import ModelExportError
 from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT
 
@@ -24,8 +22,6 @@ app = typer.Typer(
 )
 plugins_app = typer.Typer(help="Installed modelexport plugins.", no_args_is_help=True)
 app.add_typer(plugins_app, name="plugins")
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,17 +34,10 @@ def user_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except ModelExportError as err:
-            err_console.print(f"Error: {err}", markup=False, highlight=False, soft_wrap=True)
+            render.err_console.print(f"Error: {err}", markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
 
     return run  # type: ignore[return-value]
-
-
-def _print_report(report: Any) -> None:
-    for check in report.checks:
-        mark = "[green]PASS[/green]" if check.ok else "[red]FAIL[/red]"
-        console.print(f"{mark} {check.name}: {check.detail}", highlight=False)
-    console.print("[bold green]valid[/bold green]" if report.ok else "[bold red]invalid[/bold red]")
 
 
 @app.command("export")
@@ -110,17 +99,9 @@ def export_command(
         quantize=quantize,
         min_agreement=min_agreement,
         target=target,
-        progress=lambda message: err_console.print(f"[cyan]>[/cyan] {message}", highlight=False),
+        progress=lambda message: render.err_console.print(f"[cyan]>[/cyan] {message}", highlight=False),
     )
-    shapes = ", ".join(f"{name}{shape}" for name, shape in metadata["shapes"].items())
-    hierarchy = metadata["hierarchy"]
-    console.print(f"Exported {metadata['source_model']} ({metadata['task']}) to {out_dir}: {shapes}", highlight=False)
-    console.print(
-        f"{hierarchy['nodes']} nodes tagged, {hierarchy['root_fallback_nodes']} attributed to the root module",
-        highlight=False,
-    )
-    for check in metadata["validation"]["checks"]:
-        console.print(f"[green]PASS[/green] {check['name']}: {check['detail']}", highlight=False)
+    render.export_summary(metadata, out_dir)
 
 
 @app.command("validate")
@@ -150,39 +131,14 @@ def validate_command(
         target_reports = validate_every_graph_on_target(package, get_target(target), tolerance=tolerance)
         for target_report in target_reports:
             if len(target_reports) > 1:
-                console.print(f"[bold]{target_report.graph}[/bold]", highlight=False)
-            _print_target_report(target_report)
+                render.console.print(f"[bold]{target_report.graph}[/bold]", highlight=False)
+            render.target_report(target_report)
         raise typer.Exit(0 if all(r.ok for r in target_reports) else 1)
     from modelexport_core.package.validate import validate_optimum_compatibility
 
     report = validate_optimum_compatibility(package)
-    _print_report(report)
+    render.validation(report)
     raise typer.Exit(0 if report.ok else 1)
-
-
-def _print_target_report(report: Any) -> None:
-    if report.fallback:
-        console.print(
-            f"[red]FAIL[/red] placement: {len(report.fallback)} of {report.nodes} nodes are refused by "
-            f"{report.provider} and fall back to the CPU:",
-            highlight=False,
-        )
-        for node in report.fallback:
-            console.print(f"  {node.describe()}", markup=False, highlight=False)
-    else:
-        console.print(f"[green]PASS[/green] placement: all {report.nodes} nodes on {report.provider}", highlight=False)
-    for d in report.deviations:
-        mark = "[green]PASS[/green]" if d.relative <= report.tolerance else "[red]FAIL[/red]"
-        console.print(
-            f"{mark} deviation {d.name}: max |{report.target} - cpu| = {d.deviation:.3g} "
-            f"({d.relative:.2%} of its largest value {d.scale:.3g}; tolerance {report.tolerance:.2%})",
-            highlight=False,
-        )
-    console.print(
-        f"[bold green]runs on {report.target}[/bold green]"
-        if report.ok
-        else f"[bold red]does not run on {report.target} as on the CPU[/bold red]"
-    )
 
 
 @app.command("inspect")
@@ -192,20 +148,13 @@ def inspect_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the module tree of a package with the node count of each module."""
-    from modelexport_core.package.inspection import package_hierarchy
+    from modelexport_core.package.hierarchy import package_hierarchy
 
     hierarchy = package_hierarchy(package)
     if as_json:
         print(json.dumps(hierarchy, indent=2))
         return
-    tree = Tree(_tree_label(hierarchy["tree"]))
-    _grow(tree, hierarchy["tree"])
-    console.print(tree)
-    console.print(
-        f"{hierarchy['nodes']} nodes, {hierarchy['tagged_nodes']} tagged, "
-        f"{hierarchy['root_fallback_nodes']} attributed to the root",
-        highlight=False,
-    )
+    render.hierarchy(hierarchy)
 
 
 @app.command("compare")
@@ -220,7 +169,7 @@ def compare_command(
 ) -> None:
     """Print the module tree with the largest deviation of each module's outputs, target vs reference."""
     from modelexport_core.serve.samples import package_inputs
-    from modelexport_core.targets.compare import JUMP_FACTOR, compare_on_target
+    from modelexport_core.targets.compare import compare_on_target
     from modelexport_core.targets.registry import get_target
 
     if not package.is_dir():
@@ -233,37 +182,7 @@ def compare_command(
     if as_json:
         print(json.dumps(comparison.to_dict(), indent=2))
         return
-    tree = Tree(_deviation_label(comparison.root))
-    _grow_deviations(tree, comparison.root)
-    Console(width=max(console.width, 160)).print(tree)  # a deep tree's labels are never cut short
-    if comparison.first_jump is None:
-        console.print(
-            f"No module's deviation jumps ({JUMP_FACTOR:g}x the largest before it): the drift builds up gradually",
-            highlight=False,
-        )
-    else:
-        console.print(f"First jump: {comparison.first_jump or '(root)'}", highlight=False)
-
-
-def _deviation_label(node: Any) -> str:
-    name = node.path.rsplit(".", 1)[-1] if node.path else "(root)"
-    mark = "  [bold red]<- first jump[/bold red]" if node.jump else ""
-    return f"{name}  max |Δ| {node.deviation:.3g} ({node.relative:.2%} of {node.scale:.3g}){mark}"
-
-
-def _grow_deviations(tree: Tree, node: Any) -> None:
-    for child in node.children:
-        _grow_deviations(tree.add(_deviation_label(child)), child)
-
-
-def _tree_label(node: dict[str, Any]) -> str:
-    name = node["path"].rsplit(".", 1)[-1] if node["path"] else "(root)"
-    return f"{name} [dim]{node['class']}[/dim]  {node['total']} nodes ({node['nodes']} own)"
-
-
-def _grow(tree: Tree, node: dict[str, Any]) -> None:
-    for child in node["children"]:
-        _grow(tree.add(_tree_label(child)), child)
+    render.comparison(comparison)
 
 
 @plugins_app.command("list")
@@ -277,24 +196,7 @@ def plugins_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
     if as_json:
         print(json.dumps([asdict(row) for row in rows], indent=2))
         return
-    # Fold instead of the default ellipsis: a narrow terminal or a pipe (80 columns) must not cut names short.
-    table = Table(
-        *(
-            Column(name, overflow="fold")
-            for name in ("plugin", "distribution", "version", "modality", "tasks", "targets", "hooks")
-        )
-    )
-    for row in rows:
-        table.add_row(
-            row.plugin,
-            row.distribution,
-            row.version,
-            "\n".join(row.modality) or "-",
-            "\n".join(row.tasks) or "-",
-            "\n".join(row.targets) or "-",
-            "\n".join(row.hooks) or "-",
-        )
-    console.print(table)
+    render.plugins(rows)
 
 
 @app.command("benchmark")
@@ -318,13 +220,13 @@ def benchmark_command(
         from modelexport_core.bench.corpus import print_corpus_report, run_corpus_benchmark
 
         report = run_corpus_benchmark(package, source, int8, task, count, threads, warmup, repeats)
-        print(json.dumps(report.to_dict(), indent=2)) if as_json else print_corpus_report(report, console)
+        print(json.dumps(report.to_dict(), indent=2)) if as_json else print_corpus_report(report, render.console)
         return
     rows = run_benchmark(package, source, task=task, count=count, threads=threads, warmup=warmup, repeats=repeats)
     if as_json:
         print(json.dumps(benchmark_json(rows), indent=2))
     else:
-        print_benchmark(rows, console)
+        print_benchmark(rows, render.console)
 
 
 def main() -> None:

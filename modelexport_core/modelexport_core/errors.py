@@ -1,4 +1,5 @@
-"""The one exception family for user errors: the CLI prints the message on one line and exits 2."""
+"""The one exception family for user errors (the CLI prints the message on one line and exits 2), and the
+warning given when an input is cut to fit a fixed shape."""
 
 from __future__ import annotations
 
@@ -13,3 +14,7 @@ class PluginMissingError(ModelExportError):
 
 class ExportStateError(ModelExportError):
     """The destination cannot be written (exists and is not empty, unwritable, ...)."""
+
+
+class FixedShapeWarning(UserWarning):
+    """An input was cut to fit a fixed shape."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import tempfile
 from collections.abc import Callable
@@ -102,6 +103,51 @@ def run_corpus_benchmark(
 ) -> CorpusReport:
     """Time every runner over the modality's benchmark corpus (its first `count` inputs), one runner at a time."""
     import torch
+
+    package_dir, source, int8 = Path(package_dir), Path(source), Path(int8_dir) if int8_dir else None
+    task, detected, modality, inputs = _workload(package_dir, source, int8, task, count)
+    batch = detected.shapes["batch_size"]
+    sizes = {"fp32": _package_mb(package_dir), **({"int8": _package_mb(int8)} if int8 else {})}
+    report = CorpusReport(len(inputs), batch, threads, {k: round(v, 1) for k, v in sizes.items()})
+    timing = (warmup, repeats)
+    torch.set_num_threads(threads)
+    with quieted("transformers", "optimum", stderr=True), tempfile.TemporaryDirectory() as dynamic_dir:
+        dynamic = optimum_dynamic_export(source, task, Path(dynamic_dir)) / MODEL_FILE
+        loaded = modality.load_processor(str(source))
+        for runner, build in _pipelines(task, package_dir, int8, source, dynamic, loaded, threads).items():
+            report.rows.append(_timed(runner, lambda b=build: _pipeline_run(b, inputs, batch), timing, _bucket_use))
+        processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
+        raw = _timed("raw", lambda: raw_session_runner(package_dir, processor, inputs, threads, {}), timing)
+        report.rows.append(raw)
+        if modality.length_dim is not None:
+            longest = detected.shapes.get(modality.length_dim)
+            ordered = [inputs[i] for i in length_order(modality.input_lengths(inputs, loaded), len(inputs))]
+            for runner, model in _ceilings(dynamic, int8 is not None).items():
+                prepare = functools.partial(_ceiling_run, model, loaded, ordered, batch, longest, threads)
+                report.rows.append(_timed(runner, prepare, timing))
+    return report
+
+
+def _workload(
+    package_dir: Path, source: Path, int8: Path | None, task: str | None, count: int | None
+) -> tuple[str, Any, Any, list[Any]]:
+    """The task, detected shapes, modality and corpus inputs of a benchmark; a user error for bad arguments."""
+    if not (source / "config.json").is_file():
+        raise ModelExportError(f"--source must be the original model directory (no config.json in {source})")
+    if int8 and not (int8 / MODEL_FILE).is_file():
+        raise ModelExportError(f"--int8 must be an int8 package directory (no {MODEL_FILE} in {int8})")
+    detected = detect_shapes(package_dir / MODEL_FILE)
+    modality = get_modality(detected.modality)
+    corpus = modality.corpus()
+    if not corpus:
+        raise ModelExportError(f"No installed plugin provides a benchmark corpus for {detected.modality} models")
+    return task or package_task(package_dir), detected, modality, list(corpus[:count] if count else corpus)
+
+
+def _pipelines(
+    task: str, package_dir: Path, int8: Path | None, source: Path, dynamic: Path, loaded: Any, threads: int
+) -> dict[str, Callable[[], Any]]:
+    """How to build each pipeline runner: PyTorch, Optimum on the dynamic export, and ours in each mode."""
     from optimum.pipelines import pipeline as optimum_pipeline
     from transformers import pipeline
     from transformers.pipelines import check_task
@@ -109,71 +155,65 @@ def run_corpus_benchmark(
     from modelexport_core.serve.pipeline import create_pipeline
     from modelexport_core.serve.routing import routed_processor
 
-    package_dir, source = Path(package_dir), Path(source)
-    if not (source / "config.json").is_file():
-        raise ModelExportError(f"--source must be the original model directory (no config.json in {source})")
-    if int8_dir and not (Path(int8_dir) / MODEL_FILE).is_file():
-        raise ModelExportError(f"--int8 must be an int8 package directory (no {MODEL_FILE} in {int8_dir})")
-    task = task or package_task(package_dir)
-    detected = detect_shapes(package_dir / MODEL_FILE)
-    modality = get_modality(detected.modality)
-    corpus = modality.corpus()
-    if not corpus:
-        raise ModelExportError(f"No installed plugin provides a benchmark corpus for {detected.modality} models")
-    inputs = list(corpus[:count] if count else corpus)
-    batch = detected.shapes["batch_size"]
-    sizes = {"fp32": _package_mb(package_dir), **({"int8": _package_mb(Path(int8_dir))} if int8_dir else {})}
-    report = CorpusReport(len(inputs), batch, threads, {k: round(v, 1) for k, v in sizes.items()})
-    torch.set_num_threads(threads)
-    with quieted("transformers", "optimum", stderr=True), tempfile.TemporaryDirectory() as dynamic_dir:
-        options = session_options(threads)
-        dynamic = optimum_dynamic_export(source, task, Path(dynamic_dir))
-        loaded = modality.load_processor(str(source))
-        source_processor = routed_processor(check_task(task)[1]["impl"], loaded)
-        ours = {"task": task, "session_options": options}
-        factories: dict[str, Callable[[], Any]] = {
-            "pytorch": lambda: pipeline(task, model=str(source), framework="pt"),
-            "optimum": lambda: optimum_pipeline(
-                task,
-                model=ort_model_class(task).from_pretrained(dynamic, session_options=options),
-                accelerator="ort",
-                **source_processor,
-            ),
-            "fp32_single": lambda: create_pipeline(model=package_dir, use_buckets=False, sort_by_length=False, **ours),
-            "fp32_buckets_unsorted": lambda: create_pipeline(model=package_dir, sort_by_length=False, **ours),
-            "fp32_buckets": lambda: create_pipeline(model=package_dir, **ours),
-        }
-        if int8_dir:
-            factories["int8_buckets"] = lambda: create_pipeline(model=Path(int8_dir), **ours)
-        for runner, factory in factories.items():
-            gc.collect()
-            with PeakMemory() as memory:
-                pipe = factory()
-                seconds = median_seconds(lambda p=pipe: p(inputs, batch_size=batch), warmup, repeats)
-            report.rows.append(CorpusRow(runner, LABELS[runner], seconds, memory.peak_mb, _bucket_use(pipe)))
-            del pipe
-        gc.collect()
-        with PeakMemory() as memory:
-            processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
-            run, preprocess_seconds = raw_session_runner(package_dir, processor, inputs, threads, {})
-            seconds = median_seconds(run, warmup, repeats)
-        detail = f"inputs processed beforehand, in {preprocess_seconds * 1000:.0f} ms (not counted)"
-        report.rows.append(CorpusRow("raw", LABELS["raw"], seconds, memory.peak_mb, detail))
-        if modality.length_dim is not None:
-            dynamic_model = Path(dynamic) / MODEL_FILE
-            ceilings = {"raw_dynamic": lambda: str(dynamic_model)}
-            if int8_dir:
-                ceilings["raw_dynamic_int8"] = lambda: quantize_graph(onnx.load(dynamic_model), []).SerializeToString()
-            longest = detected.shapes.get(modality.length_dim)
-            order = length_order(modality.input_lengths(inputs, loaded), len(inputs))
-            ordered = [inputs[i] for i in order]
-            for runner, model in ceilings.items():
-                gc.collect()
-                with PeakMemory() as memory:
-                    run = raw_dynamic_runner(model(), loaded, ordered, batch, longest, threads)
-                    seconds = median_seconds(run, warmup, repeats)
-                report.rows.append(CorpusRow(runner, LABELS[runner], seconds, memory.peak_mb, CEILING_NOTE))
-    return report
+    options = session_options(threads)
+    ours = {"task": task, "session_options": options}
+    factories: dict[str, Callable[[], Any]] = {
+        "pytorch": lambda: pipeline(task, model=str(source), framework="pt"),
+        "optimum": lambda: optimum_pipeline(
+            task,
+            model=ort_model_class(task).from_pretrained(dynamic.parent, session_options=options),
+            accelerator="ort",
+            **routed_processor(check_task(task)[1]["impl"], loaded),
+        ),
+        "fp32_single": lambda: create_pipeline(model=package_dir, use_buckets=False, sort_by_length=False, **ours),
+        "fp32_buckets_unsorted": lambda: create_pipeline(model=package_dir, sort_by_length=False, **ours),
+        "fp32_buckets": lambda: create_pipeline(model=package_dir, **ours),
+    }
+    if int8:
+        factories["int8_buckets"] = lambda: create_pipeline(model=int8, **ours)
+    return factories
+
+
+def _pipeline_run(build: Callable[[], Any], inputs: list[Any], batch: int) -> tuple[Callable[[], Any], Any]:
+    pipe = build()
+    return (lambda: pipe(inputs, batch_size=batch)), pipe
+
+
+def _ceiling_run(
+    model: Callable[[], str | bytes], processor: Any, ordered: list[Any], batch: int, longest: int | None, threads: int
+) -> tuple[Callable[[], Any], None]:
+    return raw_dynamic_runner(model(), processor, ordered, batch, longest, threads), None
+
+
+def _ceilings(dynamic: Path, int8: bool) -> dict[str, Callable[[], str | bytes]]:
+    """The raw dynamic-axes sessions without fixed shapes: fp32, and every matmul int8 when int8 is compared."""
+    ceilings: dict[str, Callable[[], str | bytes]] = {"raw_dynamic": lambda: str(dynamic)}
+    if int8:
+        ceilings["raw_dynamic_int8"] = lambda: quantize_graph(onnx.load(dynamic), []).SerializeToString()
+    return ceilings
+
+
+def _timed(
+    runner: str,
+    prepare: Callable[[], tuple[Callable[[], Any], Any]],
+    timing: tuple[int, int],
+    describe: Callable[[Any], str] | None = None,
+) -> CorpusRow:
+    """One row: `prepare()` gives the run and what it was built on (a pipeline, or the preprocessing seconds),
+    timed with warm-up and repeats; peak memory covers building and running."""
+    gc.collect()
+    with PeakMemory() as memory:
+        run, built = prepare()
+        seconds = median_seconds(run, *timing)
+    return CorpusRow(runner, LABELS[runner], seconds, memory.peak_mb, _detail(runner, built, describe))
+
+
+def _detail(runner: str, built: Any, describe: Callable[[Any], str] | None) -> str:
+    if describe is not None:
+        return describe(built)
+    if runner == "raw":
+        return f"inputs processed beforehand, in {built * 1000:.0f} ms (not counted)"
+    return CEILING_NOTE
 
 
 def print_corpus_report(report: CorpusReport, console: Any) -> None:

@@ -23,11 +23,11 @@ from modelexport_core.errors import ExportStateError, ModelExportError
 from modelexport_core.exporter.dims import ExportDims, resolve_dims
 from modelexport_core.exporter.onnx_export import export_onnx, load_model, save_onnx
 from modelexport_core.exporter.source import ModelSource, load_config, local_files, resolve_source
+from modelexport_core.exporter.tagging import tag_model
 from modelexport_core.exporter.tasks import infer_task, onnx_config_for
 from modelexport_core.package.axes import dim_names_of
 from modelexport_core.package.buckets import KEY_BUCKETS, bucket_file
 from modelexport_core.package.files import check_destination, describe_files, staged_directory
-from modelexport_core.package.hierarchy import tag_model
 from modelexport_core.package.layout import (
     KEY_DIM_NAMES,
     KEY_MODALITY,

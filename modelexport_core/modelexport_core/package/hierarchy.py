@@ -1,19 +1,20 @@
-"""Hierarchy tags: which nn.Module produced each ONNX node, from what the dynamo exporter recorded."""
+"""Hierarchy tags in a package: which nn.Module produced each ONNX node (the two node-level metadata_props),
+and the module tree with node counts, read back from a package."""
 
 from __future__ import annotations
 
-import ast
 from collections import Counter, defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import onnx
 
+from modelexport_core.errors import ModelExportError
+from modelexport_core.package.layout import find_model_file, load_graph, read_export_metadata
+
 MODULE_PATH = "modelexport.module_path"
 HIERARCHY_TAG = "modelexport.hierarchy_tag"
-_NAME_SCOPES = "pkg.torch.onnx.name_scopes"
-_CLASS_HIERARCHY = "pkg.torch.onnx.class_hierarchy"
-_DROPPED = ("pkg.torch.onnx.stack_trace", "pkg.torch.onnx.fx_node")
 
 
 def iter_nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
@@ -29,63 +30,6 @@ def iter_nodes(graph: onnx.GraphProto) -> Iterator[onnx.NodeProto]:
 
 def node_tags(node: onnx.NodeProto) -> dict[str, str]:
     return {p.key: p.value for p in node.metadata_props}
-
-
-def _set_props(node: onnx.NodeProto, props: dict[str, str]) -> None:
-    del node.metadata_props[:]
-    for key, value in props.items():
-        node.metadata_props.add(key=key, value=value)
-
-
-def _short(class_path: str) -> str:
-    return class_path.rsplit(".", 1)[-1]
-
-
-def _recorded_scope(props: dict[str, str], module_classes: dict[str, str]) -> list[tuple[str, str]]:
-    """The (module path, class name) chain the exporter recorded, innermost last, kept to real modules."""
-    if _NAME_SCOPES not in props or _CLASS_HIERARCHY not in props:
-        return []
-    scopes = ast.literal_eval(props[_NAME_SCOPES])[:-1]  # the last entry is the op itself
-    classes = ast.literal_eval(props[_CLASS_HIERARCHY])[:-1]
-    return [(path, _short(cls)) for path, cls in zip(scopes, classes, strict=False) if path in module_classes]
-
-
-def hierarchy_tag(chain: list[tuple[str, str]], root_class: str) -> str:
-    """`/Root/child:Class/grandchild:Class` from a (path, class) chain; unique per module instance."""
-    parts = [f"/{root_class}"]
-    parent = ""
-    for path, cls in chain:
-        if not path:
-            continue
-        local = path[len(parent) + 1 :] if parent and path.startswith(parent + ".") else path
-        parts.append(f"/{local}:{cls}")
-        parent = path
-    return "".join(parts)
-
-
-def tag_model(model_proto: onnx.ModelProto, torch_model: Any) -> dict[str, Any]:
-    """Tag every node with its module path and hierarchy tag; return the hierarchy summary."""
-    module_classes = {name: type(module).__name__ for name, module in torch_model.named_modules()}
-    root_class = module_classes[""]
-    counts: Counter[str] = Counter()
-    root_fallback = 0
-    for node in iter_nodes(model_proto.graph):
-        props = node_tags(node)
-        chain = _recorded_scope(props, module_classes)
-        root_fallback += not chain
-        module_path = chain[-1][0] if chain else ""
-        props = {k: v for k, v in props.items() if k not in _DROPPED}
-        props[MODULE_PATH] = module_path
-        props[HIERARCHY_TAG] = hierarchy_tag(chain, root_class)
-        _set_props(node, props)
-        counts[module_path] += 1
-    return {
-        "modules": len(module_classes),
-        "nodes": sum(counts.values()),
-        "tagged_nodes": sum(counts.values()),
-        "root_fallback_nodes": root_fallback,
-        "tree": module_tree(counts, module_classes),
-    }
 
 
 def module_tree(direct_counts: Counter[str], module_classes: dict[str, str]) -> dict[str, Any]:
@@ -115,3 +59,41 @@ def _nearest_ancestor(path: str, module_classes: dict[str, str]) -> str:
         if path in module_classes:
             return path
     return ""
+
+
+def package_hierarchy(path: str | Path) -> dict[str, Any]:
+    """Module tree with node counts: the package's recorded summary, else recounted from the node tags."""
+    metadata = read_export_metadata(Path(path)) if Path(path).is_dir() else None
+    if metadata is not None:
+        return metadata["hierarchy"]
+    model_proto = load_graph(find_model_file(path))
+    counts: Counter[str] = Counter()
+    classes: dict[str, str] = {}
+    nodes = 0
+    for node in iter_nodes(model_proto.graph):
+        tags = node_tags(node)
+        nodes += 1
+        if MODULE_PATH not in tags:
+            continue
+        counts[tags[MODULE_PATH]] += 1
+        classes.update(_classes_from_tag(tags[MODULE_PATH], tags[HIERARCHY_TAG]))
+    if not counts:
+        raise ModelExportError(f"{path} has no modelexport hierarchy tags: export it with modelexport")
+    return {
+        "nodes": nodes,
+        "tagged_nodes": sum(counts.values()),
+        "root_fallback_nodes": counts.get("", 0),
+        "tree": module_tree(counts, classes),
+    }
+
+
+def _classes_from_tag(module_path: str, tag: str) -> dict[str, str]:
+    """Every (module path -> class) pair named along a hierarchy tag."""
+    segments = tag.strip("/").split("/")
+    classes = {"": segments[0]}
+    path = ""
+    for segment in segments[1:]:
+        local, cls = segment.rsplit(":", 1)
+        path = f"{path}.{local}" if path else local
+        classes[path] = cls
+    return classes

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelexport_core.errors import FixedShapeWarning
 from modelexport_core.package.buckets import read_buckets
 from modelexport_core.package.layout import (
     DEFAULT_BATCH_SIZE,
@@ -21,7 +22,6 @@ from modelexport_core.package.layout import (
     value_info_dims,
 )
 from modelexport_core.plugins.manager import get_modality, modality_for_inputs
-from modelexport_core.serve.fixed import FixedShapeWarning
 from modelexport_core.targets.cpu import CPU
 from modelexport_core.targets.registry import target_session
 

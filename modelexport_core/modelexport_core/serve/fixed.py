@@ -5,11 +5,9 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
+from modelexport_core.errors import FixedShapeWarning
+
 _OWN_ATTRIBUTES = frozenset({"wrapped", "shapes", "shape_source"})
-
-
-class FixedShapeWarning(UserWarning):
-    """An input was cut to fit a fixed shape."""
 
 
 def warn_truncated(what: str, length: int, limit: int) -> None:
