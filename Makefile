@@ -4,6 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
 PACKAGES := modelexport_core modelexport_text modelexport_vision modelexport_audio modelexport_multimodal
+THIRD_PARTY := tests/third_party/modelexport-timeseries
 export HF_HUB_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
@@ -11,11 +12,11 @@ export TOKENIZERS_PARALLELISM ?= false
 
 setup: $(STAMP)
 
-$(STAMP): constraints.txt pyproject.toml scripts/requirements-demo.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+$(STAMP): constraints.txt pyproject.toml scripts/requirements-demo.txt $(foreach p,$(PACKAGES) $(THIRD_PARTY),$(p)/pyproject.toml)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet torch==2.13.0
 	$(PIP) install --quiet -c constraints.txt --config-settings editable_mode=compat -e "./modelexport_core[qnn]" \
-		$(foreach p,$(filter-out modelexport_core,$(PACKAGES)),-e ./$(p)) -e ".[dev]"
+		$(foreach p,$(filter-out modelexport_core,$(PACKAGES)),-e ./$(p)) -e ./$(THIRD_PARTY) -e ".[dev]"
 	$(PIP) install --quiet --no-deps -r scripts/requirements-demo.txt
 	touch $(STAMP)
 

@@ -21,13 +21,17 @@ from modelexport_core.serve.sorting import sorted_by_length
 
 
 def _pipeline_class(task: str, modality: Modality) -> type:
+    """The modality's pipeline class for `task` (which may register a task transformers lacks), else the stock one."""
     from transformers.pipelines import check_task
 
+    offered = modality.pipeline_class(task)
+    if offered is not None:
+        return offered
     try:
         _, task_defaults, _ = check_task(task)
     except KeyError as err:
         raise ModelExportError(f"Unknown pipeline task '{task}'") from err
-    return modality.pipeline_class(task) or task_defaults["impl"]
+    return task_defaults["impl"]
 
 
 def create_pipeline(
