@@ -28,7 +28,8 @@ def _as_waveforms(raw_speech: Any) -> list[np.ndarray]:
         rows = list(raw_speech) if batched else [raw_speech]
     else:
         raise ModelExportError(
-            f"Cannot read a waveform from a {type(raw_speech).__name__}: pass a numpy array, a list of floats, or a list of them"
+            f"Cannot read a waveform from a {type(raw_speech).__name__}: "
+            "pass a numpy array, a list of floats, or a list of them"
         )
     if not rows:
         raise ModelExportError("An empty batch of waveforms was given: pass at least one")

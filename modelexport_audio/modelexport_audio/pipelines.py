@@ -14,7 +14,7 @@ from modelexport_core import ModelExportError
 
 def output_frames(config: Any, samples: int) -> int:
     """How many frames the convolutional feature encoder makes of `samples` samples (as the PyTorch model)."""
-    for kernel, stride in zip(config.conv_kernel, config.conv_stride):
+    for kernel, stride in zip(config.conv_kernel, config.conv_stride, strict=True):
         samples = (samples - kernel) // stride + 1
     return samples
 
@@ -68,10 +68,11 @@ class FixedWindowSpeechRecognitionPipeline(AutomaticSpeechRecognitionPipeline):
                 f"chunk_length_s={chunk_length_s} exceeds the model's fixed window of {window} samples "
                 f"({window / rate:g} s): use chunk_length_s <= {window // align * align / rate:g}"
             )
-        chunks = 0
-        for chunks, chunk in enumerate(super().preprocess(inputs, chunk_length_s, stride_length_s), start=1):
+        empty = True
+        for chunk in super().preprocess(inputs, chunk_length_s, stride_length_s):
+            empty = False
             yield chunk
-        if chunks == 0:  # an empty clip has no chunk
+        if empty:  # an empty clip has no chunk
             check_long_enough(self.model.config, 0)
 
     def _forward(self, model_inputs: dict[str, Any], **kwargs: Any) -> dict[str, Any]:

@@ -466,7 +466,7 @@ def test_modality_read_input(text: Modality, tmp_path: Path) -> None:
 
     assert text.read_input("hello world") == "hello world"
     vision = modalities()["vision"]
-    with pytest.raises(ModelExportError, match="^Image file not found: "):
+    with pytest.raises(ModelExportError, match=r"^Image file not found: "):
         vision.read_input(str(tmp_path / "missing.png"))
     Image.new("RGB", (8, 6)).save(tmp_path / "photo.png")
     assert vision.read_input(str(tmp_path / "photo.png")).size == (8, 6)
