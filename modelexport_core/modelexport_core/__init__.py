@@ -7,7 +7,7 @@ from modelexport_core.exporter.api import export
 from modelexport_core.package.shapes import DetectedShapes, detect_shapes
 from modelexport_core.package.validate import validate_optimum_compatibility
 from modelexport_core.plugins.hookspecs import hookimpl
-from modelexport_core.plugins.modality import Modality
+from modelexport_core.plugins.modality import Modality, copy_pretrained
 from modelexport_core.serve.auto import ONNXAutoProcessor
 from modelexport_core.serve.fixed import FixedShapeProcessor
 from modelexport_core.serve.pipeline import create_pipeline
@@ -26,6 +26,7 @@ __all__ = [
     "ONNXAutoProcessor",
     "PluginMissingError",
     "compare_on_target",
+    "copy_pretrained",
     "create_pipeline",
     "detect_shapes",
     "export",

@@ -40,6 +40,14 @@ def user_errors(command: F) -> F:
     return run  # type: ignore[return-value]
 
 
+def _show(data: Any, as_json: bool, pretty: Callable[[Any], None]) -> None:
+    """`data` as one JSON document on stdout, or rendered for a person."""
+    if as_json:
+        print(json.dumps(data, indent=2))
+    else:
+        pretty(data)
+
+
 @app.command("export")
 @user_errors
 def export_command(
@@ -151,10 +159,7 @@ def inspect_command(
     from modelexport_core.package.hierarchy import package_hierarchy
 
     hierarchy = package_hierarchy(package)
-    if as_json:
-        print(json.dumps(hierarchy, indent=2))
-        return
-    render.hierarchy(hierarchy)
+    _show(hierarchy, as_json, render.hierarchy)
 
 
 @app.command("compare")
@@ -179,10 +184,7 @@ def compare_command(
     comparison = compare_on_target(
         package, get_target(target), package_inputs(package, text or image or None), get_target(reference)
     )
-    if as_json:
-        print(json.dumps(comparison.to_dict(), indent=2))
-        return
-    render.comparison(comparison)
+    _show(comparison.to_dict(), as_json, lambda _: render.comparison(comparison))
 
 
 @plugins_app.command("list")
@@ -193,10 +195,7 @@ def plugins_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSO
     from modelexport_core.plugins.manager import list_plugins
 
     rows = list_plugins()
-    if as_json:
-        print(json.dumps([asdict(row) for row in rows], indent=2))
-        return
-    render.plugins(rows)
+    _show([asdict(row) for row in rows], as_json, lambda _: render.plugins(rows))
 
 
 @app.command("benchmark")
@@ -220,13 +219,10 @@ def benchmark_command(
         from modelexport_core.bench.corpus import print_corpus_report, run_corpus_benchmark
 
         report = run_corpus_benchmark(package, source, int8, task, count, threads, warmup, repeats)
-        print(json.dumps(report.to_dict(), indent=2)) if as_json else print_corpus_report(report, render.console)
+        _show(report.to_dict(), as_json, lambda _: print_corpus_report(report, render.console))
         return
     rows = run_benchmark(package, source, task=task, count=count, threads=threads, warmup=warmup, repeats=repeats)
-    if as_json:
-        print(json.dumps(benchmark_json(rows), indent=2))
-    else:
-        print_benchmark(rows, render.console)
+    _show(benchmark_json(rows), as_json, lambda _: print_benchmark(rows, render.console))
 
 
 def main() -> None:

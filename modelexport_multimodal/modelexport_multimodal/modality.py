@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from modelexport_core import Modality, ModelExportError
+from modelexport_core import Modality, copy_pretrained
 from modelexport_text import TextModality
 from modelexport_text.modality import DEFAULT_SEQUENCE_LENGTH
 from modelexport_vision import VisionModality
@@ -52,14 +52,7 @@ class ImageTextModality(Modality):
     def save_preprocessor(self, source: str, out_dir: Path, hub_kwargs: Mapping[str, Any]) -> None:
         from transformers import AutoProcessor
 
-        try:
-            processor = AutoProcessor.from_pretrained(source, **hub_kwargs)
-        except (OSError, ValueError, TypeError) as err:
-            raise ModelExportError(
-                f"{source} has no usable processor files: save the processor beside the model "
-                "(processor.save_pretrained)"
-            ) from err
-        processor.save_pretrained(out_dir)
+        copy_pretrained(AutoProcessor.from_pretrained, source, out_dir, hub_kwargs, "processor")
 
     def load_processor(self, directory: str) -> Any:
         from transformers import AutoProcessor

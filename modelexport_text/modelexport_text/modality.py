@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from modelexport_core import Modality, ModelExportError
+from modelexport_core import Modality, ModelExportError, copy_pretrained
 
 DEFAULT_SEQUENCE_LENGTH = 128
 
@@ -55,14 +55,7 @@ class TextModality(Modality):
     def save_preprocessor(self, source: str, out_dir: Path, hub_kwargs: Mapping[str, Any]) -> None:
         from transformers import AutoTokenizer
 
-        try:
-            tokenizer = AutoTokenizer.from_pretrained(source, **hub_kwargs)
-        except (OSError, ValueError, TypeError) as err:
-            raise ModelExportError(
-                f"{source} has no usable tokenizer files: save the tokenizer beside the model "
-                "(tokenizer.save_pretrained)"
-            ) from err
-        tokenizer.save_pretrained(out_dir)
+        copy_pretrained(AutoTokenizer.from_pretrained, source, out_dir, hub_kwargs, "tokenizer")
 
     def load_processor(self, directory: str) -> Any:
         from transformers import AutoTokenizer

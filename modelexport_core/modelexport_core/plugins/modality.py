@@ -8,9 +8,11 @@ knows no modality by name.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
+
+from modelexport_core.errors import ModelExportError
 
 InputShapes = Mapping[str, Sequence[int | None]]
 Dims = dict[str, int]
@@ -91,3 +93,17 @@ class Modality:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(name={self.name!r})"
+
+
+def copy_pretrained(
+    load: Callable[..., Any], source: str, out_dir: Path, hub_kwargs: Mapping[str, Any], what: str
+) -> None:
+    """Load a HF `what` (tokenizer, processor, ...) from `source` with `load` and save it into `out_dir`; a user
+    error saying what to save beside the model when the source has none (for `Modality.save_preprocessor`)."""
+    try:
+        loaded = load(source, **hub_kwargs)
+    except (OSError, ValueError, TypeError) as err:
+        raise ModelExportError(
+            f"{source} has no usable {what} files: save the {what} beside the model ({what}.save_pretrained)"
+        ) from err
+    loaded.save_pretrained(out_dir)
