@@ -45,7 +45,7 @@ class FixedShapeProcessor:
     def for_buckets(self, lengths: list[int]) -> FixedShapeProcessor:
         """The wrapper to serve a package with shape buckets of these sizes along the modality's length dim.
 
-        A wrapper that can pads each call to the smallest size holding it (text: tokens, audio: samples); this
+        A modality's wrapper may pad each call to the smallest size holding it (text: tokens, audio: samples); this
         default keeps the full fixed shape, and the bucketed model cuts the inputs to the bucket it runs.
         """
         return self
