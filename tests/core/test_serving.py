@@ -94,7 +94,7 @@ def test_a_bucketed_model_pads_outputs_back_to_the_shapes_the_caller_sent() -> N
         "small.onnx": {**_signature(4), "outputs": [{"name": "last_hidden_state", "shape": [2, 2, 3]}]},
         "model.onnx": {**_signature(16), "outputs": [{"name": "last_hidden_state", "shape": [2, 8, 3]}]},
     }, mask_input="mask")  # fmt: skip
-    model = BucketedModel(_ShapeModel(16, ran), buckets, {"small.onnx": "small.onnx"}, lambda f: _ShapeModel(4, ran))
+    model = BucketedModel(_ShapeModel(16, ran), buckets, lambda file: _ShapeModel(4, ran))
     mask = torch.zeros(2, 16, dtype=torch.int64)
     mask[:, :3] = 1
     out = model(values=torch.zeros(2, 16), mask=mask).last_hidden_state

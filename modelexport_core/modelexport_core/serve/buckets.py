@@ -58,7 +58,8 @@ class Buckets:
 
 
 class BucketedModel:
-    """An ORTModel stand-in that runs each call on the smallest bucket graph holding it.
+    """An ORTModel stand-in that runs each call on the smallest bucket graph holding it (`load(file)` gives the
+    model of a graph file; `model` is the largest's).
 
     Inputs of a bucket's exact shapes (a processor that fits buckets pads to them) run as they are; larger ones
     are cut to the bucket and each output is padded back with zeros to the shape the graph of the inputs' shapes
@@ -66,12 +67,11 @@ class BucketedModel:
     bucket length served. Every other attribute is the full model's.
     """
 
-    def __init__(self, model: Any, buckets: Buckets, files: Mapping[str, str], load: Callable[[str], Any]) -> None:
+    def __init__(self, model: Any, buckets: Buckets, load: Callable[[str], Any]) -> None:
         self.model = model
         self.buckets = buckets
         self.lengths = [buckets.lengths[g] for g in buckets.order]
         self.runs: Counter[int] = Counter()
-        self._files = dict(files)
         self._load = load
         self._models: dict[str, Any] = {buckets.largest: model}
 
@@ -87,7 +87,7 @@ class BucketedModel:
 
     def _graph_model(self, graph: str) -> Any:
         if graph not in self._models:
-            self._models[graph] = self._load(self._files[graph])
+            self._models[graph] = self._load(graph)
         return self._models[graph]
 
     def __call__(self, **inputs: Any) -> Any:
@@ -113,7 +113,7 @@ def serve_buckets(
     if len(set(by_file.values())) < 2 or model_file.name != MODEL_FILE:
         return model
     signatures = {file: io_signature(load_graph(model_file.parent / file)) for file in by_file}
-    return BucketedModel(model, Buckets(by_file, signatures, modality.mask_input), {f: f for f in by_file}, load)
+    return BucketedModel(model, Buckets(by_file, signatures, modality.mask_input), load)
 
 
 def _shapes(values: list[dict[str, Any]]) -> Shapes:
