@@ -82,8 +82,9 @@ class TextModality(Modality):
         """Token counts, untruncated, from one batched call of the plain tokenizer; None unless all are texts."""
         if not all(isinstance(item, str) for item in items):
             return None
-        plain = getattr(processor, "wrapped", processor)
-        return [len(ids) for ids in plain(list(items), truncation=False, verbose=False)["input_ids"]]
+        from modelexport_text.tokenizer import token_counts
+
+        return token_counts(processor, list(items))
 
     def sample_inputs(self, dims: Mapping[str, int]) -> dict[str, list[Any]]:
         from modelexport_text.samples import sample_texts

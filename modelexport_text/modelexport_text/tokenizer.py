@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 import warnings
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
@@ -11,6 +14,30 @@ from modelexport_core.serve.fixed import FixedShapeProcessor, warn_truncated
 
 if TYPE_CHECKING:
     from transformers import BatchEncoding, PreTrainedTokenizerBase
+
+# A fast tokenizer's Rust state (its truncation and padding) is set by every call that encodes: threads sharing
+# a tokenizer take turns, or Rust refuses with "Already borrowed". Turns are short next to a model's run.
+_TURN = threading.RLock()
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def one_at_a_time(method: F) -> F:
+    """`method`, called while holding the tokenizers' turn."""
+
+    @functools.wraps(method)
+    def locked(*args: Any, **kwargs: Any) -> Any:
+        with _TURN:
+            return method(*args, **kwargs)
+
+    return locked  # type: ignore[return-value]
+
+
+def token_counts(tokenizer: Any, texts: list[str]) -> list[int]:
+    """Each text's number of tokens, untruncated, from one batched call (of the plain tokenizer a wrapper holds)."""
+    plain = getattr(tokenizer, "wrapped", tokenizer)
+    with _TURN:
+        return [len(ids) for ids in plain(texts, truncation=False, verbose=False)["input_ids"]]
+
 
 # Truncation values that would let an encoding outgrow the fixed length; they become `True`.
 _NO_TRUNCATION = (None, False, "do_not_truncate")
@@ -90,6 +117,12 @@ class ONNXTokenizer(FixedShapeProcessor):
         tokenizer.bucket_lengths = tuple(sorted(n for n in lengths if n < self.sequence_length))
         return tokenizer
 
+    def __getattr__(self, name: str) -> Any:
+        """The wrapped tokenizer's attribute; its methods take the tokenizers' turn (threads may share one)."""
+        value = super().__getattr__(name)
+        return one_at_a_time(value) if callable(value) and not isinstance(value, type) else value
+
+    @one_at_a_time
     def __call__(self, text: Any = None, text_pair: Any = None, **kwargs: Any) -> BatchEncoding:
         """Tokenize as the wrapped tokenizer does, padded and truncated to exactly `sequence_length` tokens.
 

@@ -6,6 +6,7 @@ what `BucketedModel` serves); `BucketedModel` is the ORTModel stand-in `create_p
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -73,10 +74,11 @@ class BucketedModel:
         self.lengths = [buckets.lengths[g] for g in buckets.order]
         self.runs: Counter[int] = Counter()
         self._load = load
+        self._loading = threading.Lock()
         self._models: dict[str, Any] = {buckets.largest: model}
 
     def __getattr__(self, name: str) -> Any:
-        if name in ("model", "buckets", "runs", "_models"):
+        if name in ("model", "buckets", "runs", "_models", "_loading"):
             raise AttributeError(name)
         return getattr(self.model, name)
 
@@ -87,7 +89,9 @@ class BucketedModel:
 
     def _graph_model(self, graph: str) -> Any:
         if graph not in self._models:
-            self._models[graph] = self._load(graph)
+            with self._loading:  # threads sharing the pipeline load each bucket once
+                if graph not in self._models:
+                    self._models[graph] = self._load(graph)
         return self._models[graph]
 
     def __call__(self, **inputs: Any) -> Any:
