@@ -55,10 +55,10 @@ class AudioModality(Modality):
         with contextlib.suppress(OSError, ValueError, TypeError):  # no tokenizer: not a speech-recognition model
             AutoTokenizer.from_pretrained(source, **hub_kwargs).save_pretrained(out_dir)
 
-    def load_processor(self, directory: str) -> Any:
+    def load_processor(self, directory: str, trust_remote_code: bool = False) -> Any:
         from transformers import AutoFeatureExtractor
 
-        return AutoFeatureExtractor.from_pretrained(directory)
+        return AutoFeatureExtractor.from_pretrained(directory, trust_remote_code=trust_remote_code)
 
     def wrap_processor(self, processor: Any, dims: Mapping[str, int]) -> Any | None:
         from transformers import SequenceFeatureExtractor

@@ -97,6 +97,6 @@ def _package_tokenizer(model: Any) -> Any:
 
     directory = Path(model.path).parent
     try:
-        return AutoTokenizer.from_pretrained(directory)
+        return AutoTokenizer.from_pretrained(directory, trust_remote_code=False)
     except (OSError, ValueError, TypeError) as err:
         raise ModelExportError(f"No tokenizer in {directory}: pass tokenizer= to create_pipeline") from err

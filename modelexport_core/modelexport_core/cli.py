@@ -123,6 +123,9 @@ def validate_command(
             min=0, help="Largest deviation from CPU, relative to each output's largest magnitude (default 0.02)."
         ),
     ] = None,
+    trust_remote_code: Annotated[
+        bool, typer.Option("--trust-remote-code", help="Run the package's own code if its config names some.")
+    ] = False,
 ) -> None:
     """Check a package: files and sha256, onnx.checker, static dims, config, Optimum load and forward.
 
@@ -144,7 +147,7 @@ def validate_command(
         raise typer.Exit(0 if all(r.ok for r in target_reports) else 1)
     from modelexport_core.package.validate import validate_optimum_compatibility
 
-    report = validate_optimum_compatibility(package)
+    report = validate_optimum_compatibility(package, trust_remote_code=trust_remote_code)
     render.validation(report)
     raise typer.Exit(0 if report.ok else 1)
 

@@ -3,6 +3,9 @@ warning given when an input is cut to fit a fixed shape."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 class ModelExportError(Exception):
     """A user error (bad path, unknown task, missing plugin, ...) whose message says what to do."""
@@ -18,3 +21,18 @@ class ExportStateError(ModelExportError):
 
 class FixedShapeWarning(UserWarning):
     """An input was cut to fit a fixed shape."""
+
+
+@contextlib.contextmanager
+def remote_code_refused(what: str) -> Iterator[None]:
+    """Turn transformers' refusal to run `what`'s own code (an `auto_map` in its config, trust_remote_code=False)
+    into a one-line user error."""
+    try:
+        yield
+    except ValueError as err:
+        if "trust_remote_code" not in str(err):
+            raise
+        raise ModelExportError(
+            f"{what} needs its own Python code to load (auto_map in its config): "
+            "pass --trust-remote-code (trust_remote_code=True) only if you trust that code"
+        ) from err

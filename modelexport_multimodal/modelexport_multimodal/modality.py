@@ -54,10 +54,10 @@ class ImageTextModality(Modality):
 
         copy_pretrained(AutoProcessor.from_pretrained, source, out_dir, hub_kwargs, "processor")
 
-    def load_processor(self, directory: str) -> Any:
+    def load_processor(self, directory: str, trust_remote_code: bool = False) -> Any:
         from transformers import AutoProcessor
 
-        return AutoProcessor.from_pretrained(directory)
+        return AutoProcessor.from_pretrained(directory, trust_remote_code=trust_remote_code)
 
     def wrap_processor(self, processor: Any, dims: Mapping[str, int]) -> Any | None:
         from transformers import ProcessorMixin

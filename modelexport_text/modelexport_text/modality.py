@@ -57,10 +57,10 @@ class TextModality(Modality):
 
         copy_pretrained(AutoTokenizer.from_pretrained, source, out_dir, hub_kwargs, "tokenizer")
 
-    def load_processor(self, directory: str) -> Any:
+    def load_processor(self, directory: str, trust_remote_code: bool = False) -> Any:
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(directory)
+        return AutoTokenizer.from_pretrained(directory, trust_remote_code=trust_remote_code)
 
     def wrap_processor(self, processor: Any, dims: Mapping[str, int]) -> Any | None:
         from transformers import PreTrainedTokenizerBase

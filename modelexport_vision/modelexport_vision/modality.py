@@ -53,10 +53,10 @@ class VisionModality(Modality):
             return
         processor.save_pretrained(out_dir)
 
-    def load_processor(self, directory: str) -> Any:
+    def load_processor(self, directory: str, trust_remote_code: bool = False) -> Any:
         from transformers import AutoImageProcessor
 
-        return AutoImageProcessor.from_pretrained(directory, use_fast=False)
+        return AutoImageProcessor.from_pretrained(directory, use_fast=False, trust_remote_code=trust_remote_code)
 
     def wrap_processor(self, processor: Any, dims: Mapping[str, int]) -> Any | None:
         from transformers import BaseImageProcessor

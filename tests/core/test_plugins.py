@@ -80,7 +80,7 @@ class ThrowawayModality(Modality):
     def default_dims(self, package_dir: Path) -> dict[str, int]:
         return {"throwaway_length": 7}
 
-    def load_processor(self, directory: str) -> Any:
+    def load_processor(self, directory: str, trust_remote_code: bool = False) -> Any:
         return ThrowawayProcessor(directory)
 
     def wrap_processor(self, processor: Any, dims: Any) -> Any | None:

@@ -74,14 +74,18 @@ def run_benchmark(
     rows = []
     with quieted("transformers", "optimum", stderr=True), tempfile.TemporaryDirectory() as dynamic_dir:
         processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
-        model = ort_model_class(task).from_pretrained(package_dir, session_options=session_options(threads))
+        model = ort_model_class(task).from_pretrained(
+            package_dir, trust_remote_code=False, session_options=session_options(threads)
+        )
         dynamic = optimum_dynamic_export(source, task, Path(dynamic_dir))
-        dynamic_model = ort_model_class(task).from_pretrained(dynamic, session_options=session_options(threads))
+        dynamic_model = ort_model_class(task).from_pretrained(
+            dynamic, trust_remote_code=False, session_options=session_options(threads)
+        )
         # The source's own (unwrapped) processor, under the keyword its kind goes to (tokenizer, image_processor, ...).
-        loaded = modality.load_processor(str(source))
+        loaded = modality.load_processor(str(source), trust_remote_code=False)
         source_processor = routed_processor(check_task(task)[1]["impl"], loaded)
         pipes = {
-            "pytorch": pipeline(task, model=str(source), framework="pt"),
+            "pytorch": pipeline(task, model=str(source), framework="pt", trust_remote_code=False),
             "optimum": optimum_pipeline(task, model=dynamic_model, accelerator="ort", **source_processor),
             "modelexport": create_pipeline(task, model, data_processor=processor),
         }

@@ -113,7 +113,7 @@ def run_corpus_benchmark(
     torch.set_num_threads(threads)
     with quieted("transformers", "optimum", stderr=True), tempfile.TemporaryDirectory() as dynamic_dir:
         dynamic = optimum_dynamic_export(source, task, Path(dynamic_dir)) / MODEL_FILE
-        loaded = modality.load_processor(str(source))
+        loaded = modality.load_processor(str(source), trust_remote_code=False)
         for runner, build in _pipelines(task, package_dir, int8, source, dynamic, loaded, threads).items():
             report.rows.append(_timed(runner, lambda b=build: _pipeline_run(b, inputs, batch), timing, _bucket_use))
         processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
@@ -158,10 +158,12 @@ def _pipelines(
     options = session_options(threads)
     ours = {"task": task, "session_options": options}
     factories: dict[str, Callable[[], Any]] = {
-        "pytorch": lambda: pipeline(task, model=str(source), framework="pt"),
+        "pytorch": lambda: pipeline(task, model=str(source), framework="pt", trust_remote_code=False),
         "optimum": lambda: optimum_pipeline(
             task,
-            model=ort_model_class(task).from_pretrained(dynamic.parent, session_options=options),
+            model=ort_model_class(task).from_pretrained(
+                dynamic.parent, trust_remote_code=False, session_options=options
+            ),
             accelerator="ort",
             **routed_processor(check_task(task)[1]["impl"], loaded),
         ),

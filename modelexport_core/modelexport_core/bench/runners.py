@@ -73,5 +73,12 @@ def optimum_dynamic_export(source: Path, task: str, directory: Path) -> Path:
 
     from modelexport_core.exporter.tasks import export_task_for
 
-    main_export(str(source), directory, task=export_task_for(task), do_validation=False, library_name="transformers")
+    main_export(
+        str(source),
+        directory,
+        task=export_task_for(task),
+        do_validation=False,
+        library_name="transformers",
+        trust_remote_code=False,
+    )
     return directory

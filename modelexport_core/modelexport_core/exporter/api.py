@@ -194,7 +194,7 @@ def _write_package(plan: ExportPlan, staging: Path, timer: _Timer) -> dict[str, 
     )
     metadata.update(extra)
     if plan.options.validate:
-        metadata["validation"] = _validate(staging, metadata, timer)
+        metadata["validation"] = _validate(staging, metadata, plan.source.hub_kwargs["trust_remote_code"], timer)
     metadata["timings"] = dict(timer.seconds)
     timer.progress(f"Writing {METADATA_FILE}")
     (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
@@ -228,8 +228,9 @@ def _apply_target(target: ExecutionTarget, graphs: Graphs, timer: _Timer) -> dic
 
 def _quantize(plan: ExportPlan, graphs: Graphs, timer: _Timer) -> tuple[Graphs, dict[str, Any]]:
     with timer.step("quantize", "Quantizing to int8 and measuring its agreement with fp32"):
+        trust = plan.source.hub_kwargs["trust_remote_code"]
         quantized, report = quantize_with_gate(
-            graphs, plan.task, plan.modality, plan.source.location, plan.options.min_agreement
+            graphs, plan.task, plan.modality, plan.source.location, plan.options.min_agreement, trust
         )
     timer.progress(describe_quantization(report))
     return quantized, report
@@ -244,11 +245,11 @@ def _set_graph_metadata(plan: ExportPlan, graphs: Graphs, dim_names: dict[str, A
         set_model_metadata(graph, {**props, KEY_BUCKETS: json.dumps(buckets)} if buckets else props)
 
 
-def _validate(staging: Path, metadata: dict[str, Any], timer: _Timer) -> dict[str, Any]:
+def _validate(staging: Path, metadata: dict[str, Any], trust_remote_code: bool, timer: _Timer) -> dict[str, Any]:
     from modelexport_core.package.validate import validate_optimum_compatibility
 
     with timer.step("validate", "Validating with onnx.checker, onnxruntime and Optimum"):
-        report = validate_optimum_compatibility(staging, metadata)
+        report = validate_optimum_compatibility(staging, metadata, trust_remote_code=trust_remote_code)
     if not report.ok:
         raise ModelExportError(f"The exported package failed validation: {report.first_failure()}")
     return {"ok": report.ok, "checks": report.to_dict()["checks"]}

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import onnx
 
+from modelexport_core.errors import remote_code_refused
 from modelexport_core.package.files import sha256_of
 from modelexport_core.package.layout import (
     CONFIG_FILE,
@@ -76,12 +77,13 @@ def _check_static(package_dir: Path) -> str:
     return ", ".join(f"{v['name']}{v['shape']}" for v in signature["inputs"])
 
 
-def _check_config(package_dir: Path) -> str:
+def _check_config(package_dir: Path, trust_remote_code: bool) -> str:
     from transformers import AutoConfig
 
     if not (package_dir / CONFIG_FILE).is_file():
         raise AssertionError(f"{CONFIG_FILE} is missing")
-    config = AutoConfig.from_pretrained(package_dir)
+    with remote_code_refused(CONFIG_FILE):
+        config = AutoConfig.from_pretrained(package_dir, trust_remote_code=trust_remote_code)
     return f"{type(config).__name__} ({config.model_type})"
 
 
@@ -103,39 +105,44 @@ def signature_inputs(signature: dict[str, Any]) -> dict[str, np.ndarray]:
     return inputs
 
 
-def _check_optimum(package_dir: Path) -> str:
+def _check_optimum(package_dir: Path, trust_remote_code: bool) -> str:
     import torch
 
     from modelexport_core.serve.models import ort_model_class
 
     model_class = ort_model_class(package_task(package_dir))
-    with quieted(stderr=True):
-        model = model_class.from_pretrained(package_dir)
+    with quieted(stderr=True), remote_code_refused(CONFIG_FILE):
+        model = model_class.from_pretrained(package_dir, trust_remote_code=trust_remote_code)
         inputs = {k: torch.from_numpy(v) for k, v in fixed_shape_inputs(package_dir).items()}
         outputs = model(**inputs)
     produced = [k for k, v in outputs.items() if v is not None]
     return f"{model_class.__name__} loaded and ran one forward ({', '.join(produced)})"
 
 
-_CHECKS: list[tuple[str, Callable[[Path], str]]] = [
-    ("onnx_checker", _check_onnx),
-    ("static_shapes", _check_static),
-    ("config", _check_config),
-    ("optimum", _check_optimum),
-]
+def _checks(metadata: dict[str, Any] | None, trust_remote_code: bool) -> list[tuple[str, Callable[[Path], str]]]:
+    return [
+        ("files", functools.partial(_check_files, metadata=metadata)),
+        ("onnx_checker", _check_onnx),
+        ("static_shapes", _check_static),
+        ("config", functools.partial(_check_config, trust_remote_code=trust_remote_code)),
+        ("optimum", functools.partial(_check_optimum, trust_remote_code=trust_remote_code)),
+    ]
 
 
-def validate_optimum_compatibility(package_dir: str | Path, metadata: dict[str, Any] | None = None) -> ValidationReport:
+def validate_optimum_compatibility(
+    package_dir: str | Path, metadata: dict[str, Any] | None = None, trust_remote_code: bool = False
+) -> ValidationReport:
     """Run every check on a package directory; one entry per check, failures included, never raises.
 
     `metadata` is the package's export_metadata.json content, when it is not written yet (export validates first).
+    A config that needs its own code fails its checks unless `trust_remote_code`: that code never runs unasked.
     """
     package_dir = Path(package_dir)
     report = ValidationReport(package=str(package_dir))
     if not (package_dir / MODEL_FILE).is_file():
         report.checks.append(Check("files", False, f"no {MODEL_FILE} in {package_dir}"))
         return report
-    for name, check in [("files", functools.partial(_check_files, metadata=metadata)), *_CHECKS]:
+    for name, check in _checks(metadata, trust_remote_code):
         try:
             report.checks.append(Check(name, True, check(package_dir)))
         except Exception as err:  # a failed check is a result, not a crash

@@ -58,8 +58,9 @@ class Modality:
     def save_preprocessor(self, source: str, out_dir: Path, hub_kwargs: Mapping[str, Any]) -> None:
         """Write the files the processor loads from (tokenizer, preprocessor_config.json) into `out_dir`."""
 
-    def load_processor(self, directory: str) -> Any:
-        """The HF tokenizer / processor saved in `directory` (a package, a model directory, or a Hub id)."""
+    def load_processor(self, directory: str, trust_remote_code: bool = False) -> Any:
+        """The HF tokenizer / processor saved in `directory` (a package, a model directory, or a Hub id); pass
+        `trust_remote_code` on to transformers, so that a processor's own code never runs unasked."""
         raise NotImplementedError(f"{type(self).__name__} does not load a processor")
 
     def wrap_processor(self, processor: Any, dims: Mapping[str, int]) -> Any | None:

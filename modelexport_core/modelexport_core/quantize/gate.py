@@ -112,7 +112,12 @@ def describe_quantization(report: dict[str, Any]) -> str:
 
 
 def quantize_with_gate(
-    models: dict[str, onnx.ModelProto], task: str, modality: Modality, processor_dir: str, min_agreement: float
+    models: dict[str, onnx.ModelProto],
+    task: str,
+    modality: Modality,
+    processor_dir: str,
+    min_agreement: float,
+    trust_remote_code: bool = False,
 ) -> tuple[dict[str, onnx.ModelProto], dict[str, Any]]:
     """int8 versions of every graph (buckets alike), with the most sensitive modules kept fp32 until int8 agrees with
     fp32 on the validation inputs and on the modality's whole corpus, sorted and bucketed as create_pipeline runs it
@@ -120,7 +125,7 @@ def quantize_with_gate(
     largest = next(iter(models))
     buckets = graph_buckets(models, modality)
     corpus = modality.corpus()
-    processor = _fixed_processor(models[largest], modality, processor_dir)
+    processor = _fixed_processor(models[largest], modality, processor_dir, trust_remote_code)
     calibration, _ = realistic_feeds(models[largest], processor, corpus[:CALIBRATION_SIZE])
     order = length_order(modality.input_lengths(corpus, processor), len(corpus))
     ordered, rows = realistic_feeds(models[largest], processor, [corpus[i] for i in order])
@@ -156,7 +161,7 @@ def quantize_with_gate(
     return {name: quantized.get(name) or quantize_graph(models[name], kept) for name in models}, report
 
 
-def _fixed_processor(model: onnx.ModelProto, modality: Modality, processor_dir: str) -> Any:
+def _fixed_processor(model: onnx.ModelProto, modality: Modality, processor_dir: str, trust_remote_code: bool) -> Any:
     """The modality's processor from `processor_dir`, wrapped for the graph's fixed dims."""
     dims = modality.name_dims({i["name"]: i["shape"] for i in io_signature(model)["inputs"]})
-    return modality.wrap_processor(modality.load_processor(processor_dir), dims)
+    return modality.wrap_processor(modality.load_processor(processor_dir, trust_remote_code=trust_remote_code), dims)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from modelexport_core.errors import ModelExportError
+from modelexport_core.errors import ModelExportError, remote_code_refused
 from modelexport_core.package.layout import find_model_file
 from modelexport_core.package.shapes import DetectedShapes, detect_shapes
 from modelexport_core.plugins.manager import get_modality
@@ -46,14 +46,20 @@ class ONNXAutoProcessor:
     """Factory for the fixed-shape processor wrapper that fits an ONNX model (like transformers' Auto classes)."""
 
     @classmethod
-    def from_model(cls, onnx_model_path: str | Path, hf_model_path: str | Path | None = None) -> FixedShapeProcessor:
-        """Detect the model's fixed shapes, load its HF processor (from `hf_model_path` or the package) and wrap it."""
+    def from_model(
+        cls, onnx_model_path: str | Path, hf_model_path: str | Path | None = None, trust_remote_code: bool = False
+    ) -> FixedShapeProcessor:
+        """Detect the model's fixed shapes, load its HF processor (from `hf_model_path` or the package) and wrap it.
+
+        A processor that needs its own code (an `auto_map`) is refused in one line unless `trust_remote_code`.
+        """
         model_file = find_model_file(onnx_model_path)
         detected = detect_shapes(model_file)
         processor_dir = str(hf_model_path or model_file.parent)
         modality = get_modality(detected.modality)
         try:
-            processor = modality.load_processor(processor_dir)
+            with remote_code_refused(f"The processor in {processor_dir}"):
+                processor = modality.load_processor(processor_dir, trust_remote_code=trust_remote_code)
         except (OSError, ValueError) as err:  # ValueError: not even a config.json to go by
             raise ModelExportError(
                 f"No processor files in {processor_dir}: pass hf_model_path= the original model directory"

@@ -42,6 +42,7 @@ def create_pipeline(
     session_options: Any = None,
     sort_by_length: bool = True,
     use_buckets: bool = True,
+    trust_remote_code: bool = False,
     **kwargs: Any,
 ) -> Any:
     """A `transformers.Pipeline` for `task` over a fixed-shape package that takes any number of inputs of any size.
@@ -53,21 +54,22 @@ def create_pipeline(
     (unless `use_buckets=False`: every batch on model.onnx);
     `sort_by_length` runs a call's inputs shortest first, as the modality measures them (answers keep the
     caller's order), so batches pad little. `session_options` (onnxruntime.SessionOptions) go to every session.
+    A package whose config or processor needs its own code is refused in one line unless `trust_remote_code`.
     """
     from transformers import pipeline
 
-    ort_model, model_file = load_ort_model(task, model, session_options)
+    ort_model, model_file = load_ort_model(task, model, session_options, trust_remote_code)
     detected = detect_shapes(model_file)
     modality = get_modality(detected.modality)
     if data_processor is None:
-        data_processor = ONNXAutoProcessor.from_model(model_file)
+        data_processor = ONNXAutoProcessor.from_model(model_file, trust_remote_code=trust_remote_code)
     data_processor = wrap(data_processor, detected)
     served = serve_buckets(
         ort_model,
         model_file,
         detected.buckets if use_buckets else {},
         modality,
-        lambda name: load_ort_model(task, model_file.parent / name, session_options)[0],
+        lambda name: load_ort_model(task, model_file.parent / name, session_options, trust_remote_code)[0],
     )
     if isinstance(served, BucketedModel):
         data_processor = data_processor.for_buckets(served.lengths)
@@ -78,4 +80,12 @@ def create_pipeline(
     if sort_by_length:
         pipeline_class = sorted_by_length(pipeline_class, lambda items: modality.input_lengths(items, data_processor))
     with quieted("transformers.pipelines.base", level=logging.CRITICAL):  # 'model X is not supported' log
-        return pipeline(task, model=adapter, framework="pt", pipeline_class=pipeline_class, **routed, **kwargs)
+        return pipeline(
+            task,
+            model=adapter,
+            framework="pt",
+            pipeline_class=pipeline_class,
+            trust_remote_code=trust_remote_code,
+            **routed,
+            **kwargs,
+        )

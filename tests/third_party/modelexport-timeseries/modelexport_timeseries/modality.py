@@ -27,7 +27,7 @@ class TimeSeriesModality(Modality):
         config = json.loads((Path(package_dir) / "config.json").read_text())
         return {"context_length": config["context_length"], "num_input_channels": config["num_input_channels"]}
 
-    def load_processor(self, directory: str) -> Any:
+    def load_processor(self, directory: str, trust_remote_code: bool = False) -> Any:
         return SeriesProcessor.from_pretrained(directory)
 
     def wrap_processor(self, processor: Any, dims: Mapping[str, int]) -> Any | None:
