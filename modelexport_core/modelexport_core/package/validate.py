@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
 import numpy as np
@@ -15,6 +15,7 @@ from modelexport_core.errors import remote_code_refused
 from modelexport_core.package.files import sha256_of
 from modelexport_core.package.layout import (
     CONFIG_FILE,
+    METADATA_FILE,
     MODEL_FILE,
     io_signature,
     load_graph,
@@ -52,9 +53,18 @@ class ValidationReport:
 
 
 def _check_files(package_dir: Path, metadata: dict[str, Any] | None) -> str:
+    """Every listed path is a plain relative path inside the package (checked before any file is opened), every
+    file of the package is listed and nothing else is, and each matches its sha256."""
     metadata = metadata or read_export_metadata(package_dir)
     if metadata is None:
         raise AssertionError("export_metadata.json is missing")
+    listed = [str(entry.get("path", "")) for entry in metadata["files"]]
+    for listed_path in listed:
+        _check_inside(package_dir, listed_path)
+    on_disk = {p.relative_to(package_dir).as_posix() for p in package_dir.rglob("*") if not p.is_dir()}
+    unlisted = sorted(on_disk - set(listed) - {METADATA_FILE})
+    if unlisted:
+        raise AssertionError(f"{unlisted[0]} is in the package but not listed in {METADATA_FILE}")
     for entry in metadata["files"]:
         path = package_dir / entry["path"]
         if not path.is_file():
@@ -62,6 +72,17 @@ def _check_files(package_dir: Path, metadata: dict[str, Any] | None) -> str:
         if sha256_of(path) != entry["sha256"]:
             raise AssertionError(f"{entry['path']} does not match its recorded sha256")
     return f"{len(metadata['files'])} files match their sha256"
+
+
+def _check_inside(package_dir: Path, listed: str) -> None:
+    """A listed path must be relative, plain (no `..`, no backslash, no drive) and stay inside the package, links
+    followed."""
+    pure = PurePosixPath(listed)
+    plain = listed and not pure.is_absolute() and "\\" not in listed and ".." not in pure.parts
+    if not plain or PureWindowsPath(listed).drive:
+        raise AssertionError(f"{listed!r} is not a plain relative path inside the package")
+    if not (package_dir / pure).resolve().is_relative_to(package_dir.resolve()):
+        raise AssertionError(f"{listed} leads out of the package")
 
 
 def _check_onnx(package_dir: Path) -> str:
