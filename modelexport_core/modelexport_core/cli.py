@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -229,7 +230,8 @@ def benchmark_command(
 
 
 def main() -> None:
-    """Entry point of the `modelexport` script."""
+    """Entry point of the `modelexport` script: warnings (e.g. a skipped plugin) are one line on stderr."""
+    warnings.formatwarning = lambda message, *_args, **_kwargs: f"Warning: {message}\n"
     sys.exit(app())
 
 

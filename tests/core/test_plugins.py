@@ -22,6 +22,7 @@ from modelexport_core.cli import app
 from modelexport_core.plugins import hookspecs
 from modelexport_core.plugins.manager import (
     LOAD_PLUGINS_ENV,
+    PluginWarning,
     get_modality,
     get_plugin_manager,
     hook,
@@ -294,18 +295,59 @@ def test_hook_register_modalities(throwaway: ThrowawayPlugin) -> None:
     assert modality_for_inputs(["input_ids", "bbox", "attention_mask"]).name == "document"  # the most specific
 
 
-def test_a_plugin_registering_what_is_not_a_modality_is_named(all_plugins) -> None:
+def test_a_plugin_registering_what_is_not_a_modality_is_skipped_with_a_warning(all_plugins) -> None:
     class Wrong:
         @hookimpl
         def register_modalities(self, register: Any) -> None:
             register("text")
 
+    class Raising:
+        @hookimpl
+        def register_modalities(self, register: Any) -> None:
+            raise RuntimeError("a bug in a plugin")
+
     all_plugins.register(Wrong(), name="wrong")
+    all_plugins.register(Raising(), name="raising")
     try:
-        with pytest.raises(ModelExportError, match=r"^Plugin wrong registered a str through register_modalities"):
-            modalities()
+        with pytest.warns(PluginWarning) as warned:
+            found = modalities()
+        assert sorted(str(w.message) for w in warned) == [
+            "modelexport plugin raising is skipped: its register_modalities raised RuntimeError: a bug in a plugin",
+            "modelexport plugin wrong is skipped: it registered a str through register_modalities, not a Modality",
+        ]
+        assert {"text", "vision", "audio"} <= set(found)  # the other plugins keep working
     finally:
         all_plugins.unregister(name="wrong")
+        all_plugins.unregister(name="raising")
+
+
+@pytest.fixture
+def broken_distribution(tmp_path: Path) -> Path:
+    """A folder holding an installed distribution whose entry point names a module that does not exist."""
+    dist = tmp_path / "modelexport_broken-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: modelexport-broken\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text("[modelexport]\nbroken = modelexport_broken_missing.plugin\n")
+    return tmp_path
+
+
+def test_a_plugin_that_fails_to_load_is_skipped_in_one_line(broken_distribution: Path, text_package) -> None:
+    env = cli_env(PYTHONPATH=str(broken_distribution))
+    run = run_modelexport("plugins", "list", "--json", env=env)
+    assert run.returncode == 0 and "Traceback" not in run.stderr
+    assert run.stderr.splitlines() == [
+        "Warning: modelexport plugin broken (modelexport-broken) is skipped: it failed to load: "
+        "ModuleNotFoundError: No module named 'modelexport_broken_missing'"
+    ]
+    assert {"core", "text", "vision"} <= {row["plugin"] for row in json.loads(run.stdout)}
+    assert run_modelexport("validate", text_package("text-classification", 2), env=env).returncode == 0
+
+
+def test_unknown_names_in_load_plugins_are_one_warning() -> None:
+    run = run_modelexport("plugins", "list", "--json", env=cli_env(MODELEXPORT_LOAD_PLUGINS="text,nonexistent"))
+    assert run.returncode == 0 and [row["plugin"] for row in json.loads(run.stdout)] == ["core", "text"]
+    (line,) = run.stderr.splitlines()
+    assert line.startswith("Warning: MODELEXPORT_LOAD_PLUGINS names nonexistent, which no installed plugin is")
 
 
 def test_hook_register_targets(throwaway: ThrowawayPlugin) -> None:

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import functools
 import os
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Any
 
 import pluggy
 
-from modelexport_core.errors import ModelExportError, PluginMissingError
+from modelexport_core.errors import PluginMissingError
 from modelexport_core.plugins import hookspecs
 from modelexport_core.plugins.modality import Modality
 from modelexport_core.targets.target import ExecutionTarget
@@ -59,12 +60,37 @@ def get_plugin_manager() -> pluggy.PluginManager:
     pm.add_hookspecs(hookspecs)
     pm.register(builtin, name=BUILTIN_PLUGIN)  # core's own rules load whatever the allow-list says
     allowed = _allowed_names()
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        if allowed is not None and ep.name not in allowed:
-            continue
-        if pm.get_plugin(ep.name) is None:
-            pm.register(ep.load(), name=ep.name)
+    installed = entry_points(group=ENTRY_POINT_GROUP)
+    for ep in installed:
+        if (allowed is None or ep.name in allowed) and pm.get_plugin(ep.name) is None:
+            _register(pm, ep)
+    unknown = sorted((allowed or set()) - {ep.name for ep in installed} - {BUILTIN_PLUGIN})
+    if unknown:
+        names = ", ".join(sorted(ep.name for ep in installed))
+        _skipped(f"{LOAD_PLUGINS_ENV} names {', '.join(unknown)}, which no installed plugin is (installed: {names})")
     return pm
+
+
+class PluginWarning(UserWarning):
+    """A plugin was skipped: it failed to load, or answered a hook wrongly. The other plugins keep working."""
+
+
+def _skipped(message: str) -> None:
+    warnings.warn(message, PluginWarning, stacklevel=3)
+
+
+def _register(pm: pluggy.PluginManager, ep: Any) -> None:
+    """Load and register one entry point; a plugin that fails to is skipped with a one-line warning."""
+    try:
+        pm.register(ep.load(), name=ep.name)
+    except Exception as err:  # a third party's bug must not break the others
+        distribution = ep.dist.metadata["Name"] if ep.dist else "unknown distribution"
+        _skipped(f"modelexport plugin {ep.name} ({distribution}) is skipped: it failed to load: {_first_line(err)}")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
 def hook() -> Any:
@@ -80,16 +106,23 @@ def _registered(hook_name: str, kind: type) -> dict[str, list[Any]]:
 
 @functools.lru_cache(maxsize=8)
 def _collect(impls: tuple[Any, ...], hook_name: str, kind: type) -> dict[str, list[Any]]:
+    """What each plugin registers; a plugin whose hook raises or registers something else is skipped, warned."""
     found: dict[str, list[Any]] = {}
     for impl in impls:
-        objects = found.setdefault(impl.plugin_name, [])
-        impl.function(register=objects.append)
+        objects: list[Any] = []
+        try:
+            impl.function(register=objects.append)
+        except Exception as err:  # a third party's bug must not break the others
+            _skipped(f"modelexport plugin {impl.plugin_name} is skipped: its {hook_name} raised {_first_line(err)}")
+            continue
         wrong = [obj for obj in objects if not isinstance(obj, kind)]
         if wrong:
-            raise ModelExportError(
-                f"Plugin {impl.plugin_name} registered a {type(wrong[0]).__name__} through {hook_name}, "
-                f"not a {kind.__name__}"
+            _skipped(
+                f"modelexport plugin {impl.plugin_name} is skipped: it registered a {type(wrong[0]).__name__} "
+                f"through {hook_name}, not a {kind.__name__}"
             )
+            continue
+        found[impl.plugin_name] = objects
     return found
 
 
