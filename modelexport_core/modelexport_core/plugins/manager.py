@@ -31,6 +31,10 @@ INSTALL_HINTS = {
 }
 
 
+class PluginWarning(UserWarning):
+    """A plugin was skipped: it failed to load, or answered a hook wrongly. The other plugins keep working."""
+
+
 @dataclass(frozen=True)
 class PluginInfo:
     """One row of `modelexport plugins list`."""
@@ -69,10 +73,6 @@ def get_plugin_manager() -> pluggy.PluginManager:
         names = ", ".join(sorted(ep.name for ep in installed))
         _skipped(f"{LOAD_PLUGINS_ENV} names {', '.join(unknown)}, which no installed plugin is (installed: {names})")
     return pm
-
-
-class PluginWarning(UserWarning):
-    """A plugin was skipped: it failed to load, or answered a hook wrongly. The other plugins keep working."""
 
 
 def _skipped(message: str) -> None:
