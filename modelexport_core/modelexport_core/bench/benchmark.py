@@ -10,11 +10,13 @@ from typing import Any
 from modelexport_core.bench.runners import median_seconds, optimum_dynamic_export, raw_session_runner
 from modelexport_core.errors import ModelExportError
 from modelexport_core.package.layout import MODEL_FILE, package_task
+from modelexport_core.package.ort_model import ort_model_class
 from modelexport_core.package.shapes import detect_shapes
 from modelexport_core.plugins.manager import get_modality
 from modelexport_core.quiet import quieted
 from modelexport_core.serve.auto import ONNXAutoProcessor
-from modelexport_core.serve.models import ort_model_class
+from modelexport_core.serve.pipeline import create_pipeline
+from modelexport_core.serve.routing import routed_processor
 from modelexport_core.targets.registry import session_options
 
 RUNNERS = ("pytorch", "optimum", "modelexport", "onnxruntime")
@@ -54,9 +56,6 @@ def run_benchmark(
     from optimum.pipelines import pipeline as optimum_pipeline
     from transformers import pipeline
     from transformers.pipelines import check_task
-
-    from modelexport_core.serve.pipeline import create_pipeline
-    from modelexport_core.serve.routing import routed_processor
 
     package_dir, source = Path(package_dir), Path(source)
     if not (source / "config.json").is_file():

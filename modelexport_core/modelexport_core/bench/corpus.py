@@ -21,13 +21,15 @@ from modelexport_core.bench.runners import (
 )
 from modelexport_core.errors import ModelExportError
 from modelexport_core.package.layout import MODEL_FILE, package_task
+from modelexport_core.package.ort_model import ort_model_class
 from modelexport_core.package.shapes import detect_shapes
 from modelexport_core.plugins.manager import get_modality
 from modelexport_core.quantize.int8 import quantize_graph
 from modelexport_core.quiet import quieted
 from modelexport_core.serve.auto import ONNXAutoProcessor
 from modelexport_core.serve.buckets import BucketedModel
-from modelexport_core.serve.models import ort_model_class
+from modelexport_core.serve.pipeline import create_pipeline
+from modelexport_core.serve.routing import routed_processor
 from modelexport_core.serve.sorting import length_order
 from modelexport_core.targets.registry import session_options
 
@@ -151,9 +153,6 @@ def _pipelines(
     from optimum.pipelines import pipeline as optimum_pipeline
     from transformers import pipeline
     from transformers.pipelines import check_task
-
-    from modelexport_core.serve.pipeline import create_pipeline
-    from modelexport_core.serve.routing import routed_processor
 
     options = session_options(threads)
     ours = {"task": task, "session_options": options}

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from modelexport_core.exporter.tasks import export_task_for
 from modelexport_core.package.axes import batch_axes
 from modelexport_core.package.layout import MODEL_FILE
 from modelexport_core.package.shapes import detect_shapes
@@ -70,8 +71,6 @@ def raw_dynamic_runner(
 def optimum_dynamic_export(source: Path, task: str, directory: Path) -> Path:
     """Optimum's own ONNX export of `source` with dynamic axes, into `directory`: the baseline runners load it."""
     from optimum.exporters.onnx import main_export
-
-    from modelexport_core.exporter.tasks import export_task_for
 
     main_export(
         str(source),
