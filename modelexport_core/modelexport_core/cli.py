@@ -7,14 +7,27 @@ import json
 import sys
 import warnings
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 
 from modelexport_core import render
+from modelexport_core.bench.benchmark import benchmark_json, print_benchmark, run_benchmark
+from modelexport_core.bench.corpus import print_corpus_report, run_corpus_benchmark
 from modelexport_core.errors import ModelExportError
+from modelexport_core.exporter.api import export
+from modelexport_core.exporter.dims import parse_input_shapes
+from modelexport_core.package.buckets import parse_sizes
+from modelexport_core.package.hierarchy import package_hierarchy
+from modelexport_core.package.validate import validate_optimum_compatibility
+from modelexport_core.plugins.manager import list_plugins
 from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT
+from modelexport_core.serve.samples import package_inputs
+from modelexport_core.targets.compare import compare_on_target
+from modelexport_core.targets.registry import get_target
+from modelexport_core.targets.validate import DEFAULT_TOLERANCE, validate_every_graph_on_target
 
 app = typer.Typer(
     help="Export HuggingFace models to fixed-shape ONNX packages that Optimum loads as they are.",
@@ -84,10 +97,6 @@ def export_command(
     target: Annotated[str | None, typer.Option(help="Apply this target's graph rewrites (e.g. qnn-htp).")] = None,
 ) -> None:
     """Export MODEL to OUT_DIR: model.onnx (static, tagged), config.json, preprocessor files, metadata."""
-    from modelexport_core.exporter.api import export
-    from modelexport_core.exporter.dims import parse_input_shapes
-    from modelexport_core.package.buckets import parse_sizes
-
     metadata = export(
         model,
         out_dir,
@@ -136,9 +145,6 @@ def validate_command(
     if not package.is_dir():
         raise ModelExportError(f"Package directory not found: {package}")
     if target is not None:
-        from modelexport_core.targets.registry import get_target
-        from modelexport_core.targets.validate import DEFAULT_TOLERANCE, validate_every_graph_on_target
-
         tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
         target_reports = validate_every_graph_on_target(package, get_target(target), tolerance=tolerance)
         for target_report in target_reports:
@@ -146,7 +152,6 @@ def validate_command(
                 render.console.print(f"[bold]{target_report.graph}[/bold]", highlight=False)
             render.target_report(target_report)
         raise typer.Exit(0 if all(r.ok for r in target_reports) else 1)
-    from modelexport_core.package.validate import validate_optimum_compatibility
 
     report = validate_optimum_compatibility(package, trust_remote_code=trust_remote_code)
     render.validation(report)
@@ -160,8 +165,6 @@ def inspect_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the module tree of a package with the node count of each module."""
-    from modelexport_core.package.hierarchy import package_hierarchy
-
     hierarchy = package_hierarchy(package)
     _show(hierarchy, as_json, render.hierarchy)
 
@@ -177,10 +180,6 @@ def compare_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Print the module tree with the largest deviation of each module's outputs, target vs reference."""
-    from modelexport_core.serve.samples import package_inputs
-    from modelexport_core.targets.compare import compare_on_target
-    from modelexport_core.targets.registry import get_target
-
     if not package.is_dir():
         raise ModelExportError(f"Package directory not found: {package}")
     if text and image:
@@ -194,10 +193,6 @@ def compare_command(
 @plugins_app.command("list")
 def plugins_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List installed plugins: distribution, version, modalities, tasks, execution targets and hooks."""
-    from dataclasses import asdict
-
-    from modelexport_core.plugins.manager import list_plugins
-
     rows = list_plugins()
     _show([asdict(row) for row in rows], as_json, lambda _: render.plugins(rows))
 
@@ -217,11 +212,7 @@ def benchmark_command(
     int8: Annotated[Path | None, typer.Option(help="With --corpus: an int8 package of the model to compare.")] = None,
 ) -> None:
     """Time PyTorch, Optimum (dynamic axes), our pipeline and a raw session on the same inputs, side by side."""
-    from modelexport_core.bench.benchmark import benchmark_json, print_benchmark, run_benchmark
-
     if corpus:
-        from modelexport_core.bench.corpus import print_corpus_report, run_corpus_benchmark
-
         report = run_corpus_benchmark(package, source, int8, task, count, threads, warmup, repeats)
         _show(report.to_dict(), as_json, lambda _: print_corpus_report(report, render.console))
         return

@@ -9,6 +9,8 @@ from rich.console import Console
 from rich.table import Column, Table
 from rich.tree import Tree
 
+from modelexport_core.targets.compare import JUMP_FACTOR
+
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
@@ -74,8 +76,6 @@ def hierarchy(summary: dict[str, Any]) -> None:
 
 def comparison(result: Any) -> None:
     """The module tree of `compare` with each module's deviation, and the first jump."""
-    from modelexport_core.targets.compare import JUMP_FACTOR
-
     tree = Tree(_deviation_label(result.root))
     _grow_deviations(tree, result.root)
     Console(width=max(console.width, 160)).print(tree)  # a deep tree's labels are never cut short

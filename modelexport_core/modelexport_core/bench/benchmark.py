@@ -2,19 +2,31 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from itertools import cycle, islice
 from pathlib import Path
 from typing import Any
 
-from modelexport_core.bench.runners import median_seconds, optimum_dynamic_export, raw_session_runner
+from modelexport_core.bench.runners import (
+    check_source,
+    median_seconds,
+    optimum_baseline,
+    optimum_dynamic_export,
+    pytorch_baseline,
+    raw_session_runner,
+)
 from modelexport_core.errors import ModelExportError
 from modelexport_core.package.layout import MODEL_FILE, package_task
+from modelexport_core.package.ort_model import ort_model_class
 from modelexport_core.package.shapes import detect_shapes
 from modelexport_core.plugins.manager import get_modality
+from modelexport_core.plugins.modality import Modality
 from modelexport_core.quiet import quieted
 from modelexport_core.serve.auto import ONNXAutoProcessor
-from modelexport_core.serve.models import ort_model_class
+from modelexport_core.serve.pipeline import create_pipeline
 from modelexport_core.targets.registry import session_options
 
 RUNNERS = ("pytorch", "optimum", "modelexport", "onnxruntime")
@@ -51,56 +63,65 @@ def run_benchmark(
 ) -> list[BenchmarkRow]:
     """Time every runner on each of the modality's sample input sets; `count` inputs each (default 4 batches)."""
     import torch
-    from optimum.pipelines import pipeline as optimum_pipeline
-    from transformers import pipeline
-    from transformers.pipelines import check_task
-
-    from modelexport_core.serve.pipeline import create_pipeline
-    from modelexport_core.serve.routing import routed_processor
 
     package_dir, source = Path(package_dir), Path(source)
-    if not (source / "config.json").is_file():
-        raise ModelExportError(f"--source must be the original model directory (no config.json in {source})")
+    check_source(source)
     task = task or package_task(package_dir)
     detected = detect_shapes(package_dir / MODEL_FILE)
     batch = detected.shapes["batch_size"]
+    count = count or 4 * batch
     modality = get_modality(detected.modality)
     samples = modality.sample_inputs(detected.shapes)
     if not samples:
         raise ModelExportError(f"No installed plugin provides benchmark inputs for {detected.modality} models")
     extra = modality.benchmark_kwargs(task)
-    pipeline_kwargs, processor_kwargs = extra.get("pipeline", {}), extra.get("processor", {})
     torch.set_num_threads(threads)
-    rows = []
     with quieted("transformers", "optimum", stderr=True), tempfile.TemporaryDirectory() as dynamic_dir:
         processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
-        model = ort_model_class(task).from_pretrained(
-            package_dir, trust_remote_code=False, session_options=session_options(threads)
+        pipes = _pipelines(task, package_dir, source, Path(dynamic_dir), modality, processor, threads)
+        raw = functools.partial(
+            raw_session_runner, package_dir, processor, threads=threads, processor_kwargs=extra.get("processor", {})
         )
-        dynamic = optimum_dynamic_export(source, task, Path(dynamic_dir))
-        dynamic_model = ort_model_class(task).from_pretrained(
-            dynamic, trust_remote_code=False, session_options=session_options(threads)
-        )
-        # The source's own (unwrapped) processor, under the keyword its kind goes to (tokenizer, image_processor, ...).
-        loaded = modality.load_processor(str(source), trust_remote_code=False)
-        source_processor = routed_processor(check_task(task)[1]["impl"], loaded)
-        pipes = {
-            "pytorch": pipeline(task, model=str(source), framework="pt", trust_remote_code=False),
-            "optimum": optimum_pipeline(task, model=dynamic_model, accelerator="ort", **source_processor),
-            "modelexport": create_pipeline(task, model, data_processor=processor),
-        }
-        for name, sample in samples.items():
-            inputs = (sample * (1 + (count or 4 * batch) // len(sample)))[: count or 4 * batch]
-            raw_run, preprocess_seconds = raw_session_runner(package_dir, processor, inputs, threads, processor_kwargs)
-            seconds = {
-                runner: median_seconds(
-                    lambda p=pipe, x=inputs: p(x, batch_size=batch, **pipeline_kwargs), warmup, repeats
-                )
-                for runner, pipe in pipes.items()
-            }
-            seconds["onnxruntime"] = median_seconds(raw_run, warmup, repeats)
-            rows.append(BenchmarkRow(name, len(inputs), batch, seconds, preprocess_seconds))
-    return rows
+        timing, pipeline_kwargs = (warmup, repeats), extra.get("pipeline", {})
+        return [
+            _timed_row(name, list(islice(cycle(sample), count)), pipes, raw, pipeline_kwargs, batch, timing)
+            for name, sample in samples.items()
+        ]
+
+
+def _pipelines(
+    task: str, package_dir: Path, source: Path, dynamic_dir: Path, modality: Modality, processor: Any, threads: int
+) -> dict[str, Any]:
+    """(a) PyTorch on the source, (b) Optimum on its dynamic-axes export, (c) create_pipeline on the package."""
+    model = ort_model_class(task).from_pretrained(
+        package_dir, trust_remote_code=False, session_options=session_options(threads)
+    )
+    dynamic = optimum_dynamic_export(source, task, dynamic_dir)
+    loaded = modality.load_processor(str(source), trust_remote_code=False)
+    return {
+        "pytorch": pytorch_baseline(task, source),
+        "optimum": optimum_baseline(task, dynamic, loaded, threads),
+        "modelexport": create_pipeline(task, model, data_processor=processor),
+    }
+
+
+def _timed_row(
+    name: str,
+    inputs: list[Any],
+    pipes: dict[str, Any],
+    raw: Callable[[list[Any]], tuple[Callable[[], Any], float]],
+    pipeline_kwargs: dict[str, Any],
+    batch: int,
+    timing: tuple[int, int],
+) -> BenchmarkRow:
+    """One input set through every pipeline, then pre-processed straight to the raw session (d)."""
+    raw_run, preprocess_seconds = raw(inputs)
+    seconds = {
+        runner: median_seconds(lambda p=pipe: p(inputs, batch_size=batch, **pipeline_kwargs), *timing)
+        for runner, pipe in pipes.items()
+    }
+    seconds["onnxruntime"] = median_seconds(raw_run, *timing)
+    return BenchmarkRow(name, len(inputs), batch, seconds, preprocess_seconds)
 
 
 def benchmark_json(rows: list[BenchmarkRow]) -> list[dict[str, Any]]:

@@ -14,8 +14,11 @@ import onnx
 
 from modelexport_core.bench.memory import PeakMemory
 from modelexport_core.bench.runners import (
+    check_source,
     median_seconds,
+    optimum_baseline,
     optimum_dynamic_export,
+    pytorch_baseline,
     raw_dynamic_runner,
     raw_session_runner,
 )
@@ -27,7 +30,7 @@ from modelexport_core.quantize.int8 import quantize_graph
 from modelexport_core.quiet import quieted
 from modelexport_core.serve.auto import ONNXAutoProcessor
 from modelexport_core.serve.buckets import BucketedModel
-from modelexport_core.serve.models import ort_model_class
+from modelexport_core.serve.pipeline import create_pipeline
 from modelexport_core.serve.sorting import length_order
 from modelexport_core.targets.registry import session_options
 
@@ -132,8 +135,7 @@ def _workload(
     package_dir: Path, source: Path, int8: Path | None, task: str | None, count: int | None
 ) -> tuple[str, Any, Any, list[Any]]:
     """The task, detected shapes, modality and corpus inputs of a benchmark; a user error for bad arguments."""
-    if not (source / "config.json").is_file():
-        raise ModelExportError(f"--source must be the original model directory (no config.json in {source})")
+    check_source(source)
     if int8 and not (int8 / MODEL_FILE).is_file():
         raise ModelExportError(f"--int8 must be an int8 package directory (no {MODEL_FILE} in {int8})")
     detected = detect_shapes(package_dir / MODEL_FILE)
@@ -148,25 +150,10 @@ def _pipelines(
     task: str, package_dir: Path, int8: Path | None, source: Path, dynamic: Path, loaded: Any, threads: int
 ) -> dict[str, Callable[[], Any]]:
     """How to build each pipeline runner: PyTorch, Optimum on the dynamic export, and ours in each mode."""
-    from optimum.pipelines import pipeline as optimum_pipeline
-    from transformers import pipeline
-    from transformers.pipelines import check_task
-
-    from modelexport_core.serve.pipeline import create_pipeline
-    from modelexport_core.serve.routing import routed_processor
-
-    options = session_options(threads)
-    ours = {"task": task, "session_options": options}
+    ours = {"task": task, "session_options": session_options(threads)}
     factories: dict[str, Callable[[], Any]] = {
-        "pytorch": lambda: pipeline(task, model=str(source), framework="pt", trust_remote_code=False),
-        "optimum": lambda: optimum_pipeline(
-            task,
-            model=ort_model_class(task).from_pretrained(
-                dynamic.parent, trust_remote_code=False, session_options=options
-            ),
-            accelerator="ort",
-            **routed_processor(check_task(task)[1]["impl"], loaded),
-        ),
+        "pytorch": lambda: pytorch_baseline(task, source),
+        "optimum": lambda: optimum_baseline(task, dynamic.parent, loaded, threads),
         "fp32_single": lambda: create_pipeline(model=package_dir, use_buckets=False, sort_by_length=False, **ours),
         "fp32_buckets_unsorted": lambda: create_pipeline(model=package_dir, sort_by_length=False, **ours),
         "fp32_buckets": lambda: create_pipeline(model=package_dir, **ours),

@@ -1,4 +1,5 @@
-"""What every benchmark runs with: timing, the raw onnxruntime runners, and Optimum's dynamic-axes export."""
+"""What every benchmark runs with: timing, the baselines (PyTorch, Optimum's dynamic-axes export), the raw
+onnxruntime runners."""
 
 from __future__ import annotations
 
@@ -10,11 +11,15 @@ from typing import Any
 
 import numpy as np
 
+from modelexport_core.errors import ModelExportError
+from modelexport_core.exporter.tasks import export_task_for
 from modelexport_core.package.axes import batch_axes
-from modelexport_core.package.layout import MODEL_FILE
+from modelexport_core.package.layout import CONFIG_FILE, MODEL_FILE
+from modelexport_core.package.ort_model import ort_model_class
 from modelexport_core.package.shapes import detect_shapes
+from modelexport_core.serve.routing import routed_processor
 from modelexport_core.targets.cpu import CPU
-from modelexport_core.targets.registry import target_session
+from modelexport_core.targets.registry import session_options, target_session
 
 
 def median_seconds(run: Callable[[], Any], warmup: int, repeats: int) -> float:
@@ -71,8 +76,6 @@ def optimum_dynamic_export(source: Path, task: str, directory: Path) -> Path:
     """Optimum's own ONNX export of `source` with dynamic axes, into `directory`: the baseline runners load it."""
     from optimum.exporters.onnx import main_export
 
-    from modelexport_core.exporter.tasks import export_task_for
-
     main_export(
         str(source),
         directory,
@@ -82,3 +85,30 @@ def optimum_dynamic_export(source: Path, task: str, directory: Path) -> Path:
         trust_remote_code=False,
     )
     return directory
+
+
+def check_source(source: Path) -> None:
+    """A user error unless `source` is the original model directory the baselines load."""
+    if not (source / CONFIG_FILE).is_file():
+        raise ModelExportError(f"--source must be the original model directory (no {CONFIG_FILE} in {source})")
+
+
+def pytorch_baseline(task: str, source: Path) -> Any:
+    """The transformers pipeline of the original PyTorch model."""
+    from transformers import pipeline
+
+    return pipeline(task, model=str(source), framework="pt", trust_remote_code=False)
+
+
+def optimum_baseline(task: str, dynamic_dir: Path, processor: Any, threads: int) -> Any:
+    """Optimum's pipeline over its dynamic-axes export, with the source's own (unwrapped) processor under the
+    keyword its kind goes to (tokenizer, image_processor, ...)."""
+    from optimum.pipelines import pipeline as optimum_pipeline
+    from transformers.pipelines import check_task
+
+    model = ort_model_class(task).from_pretrained(
+        dynamic_dir, trust_remote_code=False, session_options=session_options(threads)
+    )
+    return optimum_pipeline(
+        task, model=model, accelerator="ort", **routed_processor(check_task(task)[1]["impl"], processor)
+    )

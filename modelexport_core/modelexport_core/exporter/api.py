@@ -41,6 +41,7 @@ from modelexport_core.package.layout import (
 )
 from modelexport_core.package.metadata import build_metadata
 from modelexport_core.package.shared_weights import save_sharing_weights
+from modelexport_core.package.validate import validate_optimum_compatibility
 from modelexport_core.plugins.manager import modality_for_inputs
 from modelexport_core.plugins.modality import Modality
 from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT, describe_quantization, quantize_with_gate
@@ -246,8 +247,6 @@ def _set_graph_metadata(plan: ExportPlan, graphs: Graphs, dim_names: dict[str, A
 
 
 def _validate(staging: Path, metadata: dict[str, Any], trust_remote_code: bool, timer: _Timer) -> dict[str, Any]:
-    from modelexport_core.package.validate import validate_optimum_compatibility
-
     with timer.step("validate", "Validating with onnx.checker, onnxruntime and Optimum"):
         report = validate_optimum_compatibility(staging, metadata, trust_remote_code=trust_remote_code)
     if not report.ok:

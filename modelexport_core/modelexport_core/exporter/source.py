@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from modelexport_core.errors import ModelExportError
+from modelexport_core.package.layout import CONFIG_FILE
 
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
 
@@ -46,8 +47,8 @@ def resolve_source(
     if path.exists():
         if not path.is_dir():
             raise ModelExportError(f"{given} is a file; MODEL must be a model directory or a Hub id")
-        if not (path / "config.json").is_file():
-            raise ModelExportError(f"{given} has no config.json; point MODEL at a saved HuggingFace model directory")
+        if not (path / CONFIG_FILE).is_file():
+            raise ModelExportError(f"{given} has no {CONFIG_FILE}; point MODEL at a saved HuggingFace model directory")
         return ModelSource(given, str(path.resolve()), True, hub_kwargs)
     if not _HUB_ID.match(given) or given.startswith("."):
         raise ModelExportError(f"Model directory not found: {given}")

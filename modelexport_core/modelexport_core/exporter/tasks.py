@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from modelexport_core.errors import ModelExportError
+from modelexport_core.plugins.manager import hook, modalities
 
 
 def export_task_for(task: str) -> str:
     """The Optimum export task behind a pipeline task (a modality's alias, e.g. zero-shot-classification, first)."""
     from optimum.exporters.tasks import TasksManager
-
-    from modelexport_core.plugins.manager import modalities
 
     aliases = {alias: target for m in modalities().values() for alias, target in m.task_aliases.items()}
     return TasksManager.map_from_synonym(aliases.get(task, task))
@@ -52,8 +51,6 @@ def onnx_config_for(config: Any, task: str) -> Any:
     A task the model does not support is refused, listing those it does.
     """
     from optimum.exporters.tasks import TasksManager
-
-    from modelexport_core.plugins.manager import hook
 
     export_task = export_task_for(task)
     custom = hook().onnx_config(config=config, task=export_task)

@@ -22,6 +22,7 @@ from modelexport_core.package.layout import (
     package_task,
     read_export_metadata,
 )
+from modelexport_core.package.ort_model import ort_model_class
 from modelexport_core.quiet import quieted
 
 
@@ -128,8 +129,6 @@ def signature_inputs(signature: dict[str, Any]) -> dict[str, np.ndarray]:
 
 def _check_optimum(package_dir: Path, trust_remote_code: bool) -> str:
     import torch
-
-    from modelexport_core.serve.models import ort_model_class
 
     model_class = ort_model_class(package_task(package_dir))
     with quieted(stderr=True), remote_code_refused(CONFIG_FILE):

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 from modelexport_core.plugins.hookspecs import hookimpl
-from modelexport_core.serve.routing import route_by_base_class
 from modelexport_core.targets.cpu import CPU
 from modelexport_core.targets.target import ExecutionTarget
 
@@ -18,4 +17,18 @@ def register_targets(register: Callable[[ExecutionTarget], None]) -> None:
 
 @hookimpl(trylast=True)
 def route_processor(pipeline_class: type, processor: Any) -> dict[str, Any] | None:
-    return route_by_base_class(pipeline_class, processor)
+    """The keyword of the first transformers base class the (wrapped) processor is an instance of and the
+    pipeline class loads (its `_load_*` flag is not False)."""
+    from transformers import BaseImageProcessor, FeatureExtractionMixin, PreTrainedTokenizerBase, ProcessorMixin
+
+    inner = getattr(processor, "wrapped", processor)
+    candidates = [
+        (ProcessorMixin, "processor", "_load_processor"),
+        (PreTrainedTokenizerBase, "tokenizer", "_load_tokenizer"),
+        (BaseImageProcessor, "image_processor", "_load_image_processor"),
+        (FeatureExtractionMixin, "feature_extractor", "_load_feature_extractor"),
+    ]
+    for base, keyword, needs in candidates:
+        if isinstance(inner, base) and getattr(pipeline_class, needs, True) is not False:
+            return {keyword: processor}
+    return None

@@ -13,7 +13,7 @@ from typing import Any
 import pluggy
 
 from modelexport_core.errors import PluginMissingError
-from modelexport_core.plugins import hookspecs
+from modelexport_core.plugins import builtin, hookspecs
 from modelexport_core.plugins.modality import Modality
 from modelexport_core.targets.target import ExecutionTarget
 
@@ -58,8 +58,6 @@ def _allowed_names() -> set[str] | None:
 @functools.cache
 def get_plugin_manager() -> pluggy.PluginManager:
     """The process-wide plugin manager with every allowed installed plugin registered."""
-    from modelexport_core.plugins import builtin
-
     pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
     pm.add_hookspecs(hookspecs)
     pm.register(builtin, name=BUILTIN_PLUGIN)  # core's own rules load whatever the allow-list says

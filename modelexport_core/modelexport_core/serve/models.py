@@ -1,26 +1,13 @@
-"""The ORTModel classes that load a package: Optimum's for the task, or the one a plugin names."""
+"""Loading a package as an ORTModel, with the class its task names (`package.ort_model`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from modelexport_core.errors import ModelExportError, remote_code_refused
+from modelexport_core.errors import remote_code_refused
 from modelexport_core.package.layout import find_model_file
-from modelexport_core.plugins.manager import hook
-
-
-def ort_model_class(task: str) -> type:
-    """The ORTModelForXxx class that loads a package exported for `task`."""
-    plugin_class = hook().ort_model_class(task=task)
-    if plugin_class is not None:
-        return plugin_class
-    from optimum.onnxruntime.pipelines import get_ort_model_class
-
-    try:
-        return get_ort_model_class(task)
-    except KeyError as err:
-        raise ModelExportError(f"Optimum has no ORTModel class for task '{task}'") from err
+from modelexport_core.package.ort_model import ort_model_class
 
 
 def load_ort_model(

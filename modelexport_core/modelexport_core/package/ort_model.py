@@ -1,0 +1,19 @@
+"""The ORTModel class that loads a package exported for a task: the one a plugin names, else Optimum's."""
+
+from __future__ import annotations
+
+from modelexport_core.errors import ModelExportError
+from modelexport_core.plugins.manager import hook
+
+
+def ort_model_class(task: str) -> type:
+    """The ORTModelForXxx class that loads a package exported for `task`."""
+    plugin_class = hook().ort_model_class(task=task)
+    if plugin_class is not None:
+        return plugin_class
+    from optimum.onnxruntime.pipelines import get_ort_model_class
+
+    try:
+        return get_ort_model_class(task)
+    except KeyError as err:
+        raise ModelExportError(f"Optimum has no ORTModel class for task '{task}'") from err
