@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import functools
 import json
+import os
+import signal
 import sys
 import warnings
 from collections.abc import Callable
@@ -12,12 +14,13 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer vendors click (pinned)
 
 from modelexport_core import render
 from modelexport_core.bench.benchmark import benchmark_json, print_benchmark, run_benchmark
 from modelexport_core.bench.corpus import print_corpus_report, run_corpus_benchmark
-from modelexport_core.errors import ModelExportError
-from modelexport_core.exporter.api import export
+from modelexport_core.errors import TRACEBACK_ENV, ModelExportError, one_line
+from modelexport_core.exporter.api import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, export
 from modelexport_core.exporter.dims import parse_input_shapes
 from modelexport_core.package.buckets import parse_sizes
 from modelexport_core.package.hierarchy import package_hierarchy
@@ -41,15 +44,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def user_errors(command: F) -> F:
-    """Print a user error on one line and exit 2; never show a traceback for it."""
+    """Print any failure of `command` on one line and exit 2; never show a traceback (MODELEXPORT_TRACEBACK=1 does,
+    for a failure that is not a user error)."""
 
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
-        except ModelExportError as err:
-            render.err_console.print(f"Error: {err}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
+        except (typer.Exit, typer.Abort, ClickException):
+            raise
+        except Exception as err:
+            if not isinstance(err, ModelExportError | OSError) and os.environ.get(TRACEBACK_ENV):
+                raise
+            render.user_error(one_line(err))
+        except KeyboardInterrupt:
+            render.user_error("interrupted (SIGINT or SIGTERM): nothing was written")
+        raise typer.Exit(2)
 
     return run  # type: ignore[return-value]
 
@@ -82,7 +92,7 @@ def export_command(
         list[str] | None,
         typer.Option(help="NAME=d0,d1,... fixes one input's whole shape (repeatable), e.g. CLIP's input_ids=8,16."),
     ] = None,
-    opset: Annotated[int, typer.Option(min=18, help="ONNX opset (the dynamo exporter needs 18+).")] = 18,
+    opset: Annotated[int, typer.Option(help=f"ONNX opset, {MIN_OPSET} to {MAX_OPSET}.")] = DEFAULT_OPSET,
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty OUT_DIR.")] = False,
     trust_remote_code: Annotated[bool, typer.Option("--trust-remote-code")] = False,
     revision: Annotated[str | None, typer.Option(help="Hub revision.")] = None,
@@ -191,6 +201,7 @@ def compare_command(
 
 
 @plugins_app.command("list")
+@user_errors
 def plugins_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List installed plugins: distribution, version, modalities, tasks, execution targets and hooks."""
     rows = list_plugins()
@@ -221,9 +232,21 @@ def benchmark_command(
 
 
 def main() -> None:
-    """Entry point of the `modelexport` script: warnings (e.g. a skipped plugin) are one line on stderr."""
+    """Entry point of the `modelexport` script: SIGTERM stops a command like Ctrl-C (an export cleans up), and
+    usage errors and warnings (e.g. a skipped plugin) are one line on stderr."""
     warnings.formatwarning = lambda message, *_args, **_kwargs: f"Warning: {message}\n"
-    sys.exit(app())
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        sys.exit(app(standalone_mode=False) or 0)
+    except NoArgsIsHelpError as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except ClickException as err:
+        render.user_error(err.format_message())
+        sys.exit(err.exit_code)
+    except typer.Abort:
+        render.user_error("interrupted: nothing was written")
+        sys.exit(2)
 
 
 if __name__ == "__main__":

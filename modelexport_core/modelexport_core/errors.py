@@ -6,6 +6,8 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+TRACEBACK_ENV = "MODELEXPORT_TRACEBACK"  # =1: show the traceback of a failure that is not a user error
+
 
 class ModelExportError(Exception):
     """A user error (bad path, unknown task, missing plugin, ...) whose message says what to do."""
@@ -36,3 +38,17 @@ def remote_code_refused(what: str) -> Iterator[None]:
             f"{what} needs its own Python code to load (auto_map in its config): "
             "pass --trust-remote-code (trust_remote_code=True) only if you trust that code"
         ) from err
+
+
+def one_line(err: BaseException) -> str:
+    """`err` as the one line the CLI prints: a user error's message as it is, anything else named by its kind."""
+    if isinstance(err, ModelExportError):
+        return " ".join(str(err).split())
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror + (f": {err.filename}" if err.filename else "")
+    return f"{type(err).__name__}: {_first_line(err)} (set {TRACEBACK_ENV}=1 for the traceback)"
+
+
+def _first_line(err: BaseException) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0] if lines else repr(err)

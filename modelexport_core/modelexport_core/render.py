@@ -15,6 +15,11 @@ console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 
 
+def user_error(message: str) -> None:
+    """`Error: message` on stderr, on one line."""
+    err_console.print(f"Error: {message}", markup=False, highlight=False, soft_wrap=True)
+
+
 def validation(report: Any) -> None:
     """Each check of `validate`, then valid / invalid."""
     for check in report.checks:

@@ -48,7 +48,8 @@ from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT, describe_quant
 from modelexport_core.targets.registry import apply_export_rewrites, get_target
 from modelexport_core.targets.target import ExecutionTarget
 
-DEFAULT_OPSET = 18
+DEFAULT_OPSET = MIN_OPSET = 18  # the dynamo exporter's lowest
+MAX_OPSET = 23  # torch 2.13's ONNX_MAX_OPSET: higher ones fail in its version converter
 
 Progress = Callable[[str], None]
 Graphs = dict[str, onnx.ModelProto]  # file name -> graph; model.onnx (the largest) first
@@ -125,6 +126,10 @@ def export(
     """
     if quantize not in (None, "int8"):
         raise ModelExportError(f"--quantize takes int8 (dynamic quantization for CPUs), not {quantize!r}")
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        raise ModelExportError(
+            f"--opset takes {MIN_OPSET} to {MAX_OPSET} (what torch's ONNX exporter writes), not {opset}"
+        )
     options = ExportOptions(opset, validate, quantize, min_agreement, get_target(target, False) if target else None)
     timer = _Timer(progress)
     source = resolve_source(model, revision, token, cache_dir, trust_remote_code)

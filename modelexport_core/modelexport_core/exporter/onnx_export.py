@@ -30,8 +30,14 @@ def load_model(source: ModelSource, task: str, model_type: str) -> Any:
         )
     except KeyError:
         model_class = check_task(task)[1]["pt"][0]
-    with quieted():
-        return model_class.from_pretrained(source.location, **source.hub_kwargs).eval()
+    try:
+        with quieted():
+            return model_class.from_pretrained(source.location, **source.hub_kwargs).eval()
+    except Exception as err:  # missing or corrupt weights (SafetensorError, OSError), a head of another shape
+        reason = " ".join(str(err).split())[:400]
+        raise ModelExportError(
+            f"Cannot load {source.display_name} as {model_class.__name__} ({task}): {reason}"
+        ) from err
 
 
 def export_onnx(

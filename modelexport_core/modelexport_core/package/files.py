@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from modelexport_core.errors import ExportStateError
+from modelexport_core.package.claim import REPLACED_MARK, STAGING_MARK, claimed, hidden_sibling, remove_stale
 
 
 def sha256_of(path: Path) -> str:
@@ -40,23 +41,57 @@ def check_destination(out_dir: Path, force: bool) -> None:
 
 @contextlib.contextmanager
 def staged_directory(out_dir: Path, force: bool) -> Iterator[Path]:
-    """Yield a temporary directory beside `out_dir`; on success it replaces `out_dir`, on failure it vanishes."""
-    check_destination(out_dir, force)
+    """Yield a temporary directory beside `out_dir`; on success it replaces `out_dir`, on failure it vanishes.
+
+    OUT_DIR is claimed for the whole export (a second export to it fails in one line) and re-checked at the
+    rename: a directory that appeared there meanwhile, or replaced the one `force` was given for, is left as it is.
+    """
     created = [parent for parent in out_dir.parents if not parent.exists()]  # deepest first
     try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partial-", dir=out_dir.parent))
-        staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would make the package private to its writer
-    except OSError as err:
-        _remove_empty(created)
-        raise ExportStateError(f"Cannot write to {out_dir.parent}: {err.strerror or err}") from err
-    try:
-        yield staging
-        _replace(staging, out_dir)
+        _make_parent(out_dir)
+        with claimed(out_dir):
+            remove_stale(out_dir)
+            check_destination(out_dir, force)
+            before = _identity(out_dir)
+            with _staging(out_dir) as staging:
+                yield staging
+                check_destination(out_dir, force)
+                _replace(staging, out_dir, before)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
         _remove_empty(created)
         raise
+
+
+@contextlib.contextmanager
+def _staging(out_dir: Path) -> Iterator[Path]:
+    with _writing_to(out_dir.parent):
+        staging = Path(tempfile.mkdtemp(prefix=hidden_sibling(out_dir, STAGING_MARK), dir=out_dir.parent))
+        staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would make the package private to its writer
+    try:
+        yield staging
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)  # gone already after a successful rename
+
+
+def _make_parent(out_dir: Path) -> None:
+    with _writing_to(out_dir.parent):
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+
+
+@contextlib.contextmanager
+def _writing_to(directory: Path) -> Iterator[None]:
+    try:
+        yield
+    except OSError as err:
+        raise ExportStateError(f"Cannot write to {directory}: {err.strerror or err}") from err
+
+
+def _identity(path: Path) -> tuple[int, int] | None:
+    try:
+        status = path.stat()
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
 
 
 def _umask() -> int:
@@ -74,11 +109,15 @@ def _remove_empty(directories: list[Path]) -> None:
             return
 
 
-def _replace(staging: Path, out_dir: Path) -> None:
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{staging.name[-8:]}")
-        out_dir.rename(old)
+def _replace(staging: Path, out_dir: Path, before: tuple[int, int] | None) -> None:
+    """Move the finished package to OUT_DIR, replacing only the directory that was there when the export began."""
+    now = _identity(out_dir)
+    if now is not None and now != before:
+        raise ExportStateError(f"{out_dir} appeared or was replaced while the export ran: left as it is, not replaced")
+    if now is None:
         staging.rename(out_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        staging.rename(out_dir)
+        return
+    old = out_dir.with_name(hidden_sibling(out_dir, REPLACED_MARK) + staging.name[-8:])
+    out_dir.rename(old)
+    staging.rename(out_dir)
+    shutil.rmtree(old, ignore_errors=True)
