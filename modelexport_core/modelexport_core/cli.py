@@ -1,4 +1,4 @@
-"""The `modelexport` command line: export, validate, inspect, compare, plugins list, benchmark."""
+"""The `modelexport` command line: export, validate, sign, inspect, compare, plugins list, benchmark."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from modelexport_core.exporter.api import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, e
 from modelexport_core.exporter.dims import parse_input_shapes
 from modelexport_core.package.buckets import parse_sizes
 from modelexport_core.package.hierarchy import package_hierarchy
+from modelexport_core.package.signing import sign_package
 from modelexport_core.package.validate import validate_optimum_compatibility
 from modelexport_core.plugins.manager import list_plugins
 from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT
@@ -146,14 +147,20 @@ def validate_command(
     trust_remote_code: Annotated[
         bool, typer.Option("--trust-remote-code", help="Run the package's own code if its config names some.")
     ] = False,
+    public_key: Annotated[
+        Path | None, typer.Option(help="Also check the package against its signature (see `sign`).")
+    ] = None,
 ) -> None:
-    """Check a package: files and sha256, onnx.checker, static dims, config, Optimum load and forward.
+    """Check a package: signature (--public-key), files and sha256, onnx.checker, static dims, config, Optimum load
+    and forward.
 
     With --target: every node of every graph (shape buckets too) runs on the target (CPU fallback disabled),
     outputs within --tolerance of the CPU.
     """
     if not package.is_dir():
         raise ModelExportError(f"Package directory not found: {package}")
+    if target is not None and public_key is not None:
+        raise ModelExportError("--public-key goes with validate without --target: check the signature first")
     if target is not None:
         tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
         target_reports = validate_every_graph_on_target(package, get_target(target), tolerance=tolerance)
@@ -163,9 +170,26 @@ def validate_command(
             render.target_report(target_report)
         raise typer.Exit(0 if all(r.ok for r in target_reports) else 1)
 
-    report = validate_optimum_compatibility(package, trust_remote_code=trust_remote_code)
+    report = validate_optimum_compatibility(package, trust_remote_code=trust_remote_code, public_key=public_key)
     render.validation(report)
     raise typer.Exit(0 if report.ok else 1)
+
+
+@app.command("sign")
+@user_errors
+def sign_command(
+    package: Annotated[Path, typer.Argument(help="Package directory.")],
+    private_key: Annotated[Path, typer.Option(help="Elliptic-curve private key (PEM).")],
+    password: Annotated[
+        str | None, typer.Option(envvar="MODELEXPORT_KEY_PASSWORD", help="The private key's password, if any.")
+    ] = None,
+) -> None:
+    """Sign a package (OpenSSF model-signing): PACKAGE/model.sig covers every file; `validate --public-key` checks
+    it."""
+    if not package.is_dir():
+        raise ModelExportError(f"Package directory not found: {package}")
+    signature = sign_package(package, private_key, password)
+    render.console.print(f"Signed {package}: {signature}", highlight=False)
 
 
 @app.command("inspect")

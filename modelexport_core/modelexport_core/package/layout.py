@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import Any
 
 import onnx
+from google.protobuf.message import DecodeError
 
 from modelexport_core.errors import ModelExportError
 
 MODEL_FILE = "model.onnx"
 CONFIG_FILE = "config.json"
 METADATA_FILE = "export_metadata.json"
+SIGNATURE_FILE = "model.sig"  # an OpenSSF model-signing bundle (package/signing.py)
 SCHEMA_VERSION = 1
 DEFAULT_BATCH_SIZE = 1
 EXTERNAL_DATA_THRESHOLD = 1_800_000_000  # bytes: protobuf's 2 GB limit, with headroom
@@ -26,7 +28,10 @@ KEY_DIM_NAMES = "modelexport.dim_names"
 
 def load_graph(path: Path) -> onnx.ModelProto:
     """The model's graph and metadata, without reading external weight files."""
-    return onnx.load(path, load_external_data=False)
+    try:
+        return onnx.load(path, load_external_data=False)
+    except DecodeError as err:
+        raise ModelExportError(f"{path} is not a readable ONNX model (truncated or corrupt?): {err}") from err
 
 
 def value_info_dims(value: onnx.ValueInfoProto) -> list[int | None]:
@@ -70,7 +75,15 @@ def model_metadata(model_proto: onnx.ModelProto) -> dict[str, str]:
 def read_export_metadata(package_dir: Path) -> dict[str, Any] | None:
     """The package's export_metadata.json, or None when there is none."""
     path = package_dir / METADATA_FILE
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        metadata = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelExportError(f"{path} is not valid JSON: {err}") from err
+    if not isinstance(metadata, dict) or not isinstance(metadata.get("files", []), list):
+        raise ModelExportError(f"{path} is not an export metadata object (a JSON object with a files list)")
+    return metadata
 
 
 def find_model_file(path: str | Path) -> Path:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnx
 
-from modelexport_core.errors import remote_code_refused
-from modelexport_core.package.files import sha256_of
+from modelexport_core.errors import ModelExportError, remote_code_refused
+from modelexport_core.package.binding import check_bound
+from modelexport_core.package.integrity import check_files
 from modelexport_core.package.layout import (
     CONFIG_FILE,
     METADATA_FILE,
@@ -23,6 +24,7 @@ from modelexport_core.package.layout import (
     read_export_metadata,
 )
 from modelexport_core.package.ort_model import ort_model_class
+from modelexport_core.package.signing import verify_package
 from modelexport_core.quiet import quieted
 
 
@@ -54,36 +56,10 @@ class ValidationReport:
 
 
 def _check_files(package_dir: Path, metadata: dict[str, Any] | None) -> str:
-    """Every listed path is a plain relative path inside the package (checked before any file is opened), every
-    file of the package is listed and nothing else is, and each matches its sha256."""
     metadata = metadata or read_export_metadata(package_dir)
     if metadata is None:
-        raise AssertionError("export_metadata.json is missing")
-    listed = [str(entry.get("path", "")) for entry in metadata["files"]]
-    for listed_path in listed:
-        _check_inside(package_dir, listed_path)
-    on_disk = {p.relative_to(package_dir).as_posix() for p in package_dir.rglob("*") if not p.is_dir()}
-    unlisted = sorted(on_disk - set(listed) - {METADATA_FILE})
-    if unlisted:
-        raise AssertionError(f"{unlisted[0]} is in the package but not listed in {METADATA_FILE}")
-    for entry in metadata["files"]:
-        path = package_dir / entry["path"]
-        if not path.is_file():
-            raise AssertionError(f"{entry['path']} is missing")
-        if sha256_of(path) != entry["sha256"]:
-            raise AssertionError(f"{entry['path']} does not match its recorded sha256")
-    return f"{len(metadata['files'])} files match their sha256"
-
-
-def _check_inside(package_dir: Path, listed: str) -> None:
-    """A listed path must be relative, plain (no `..`, no backslash, no drive) and stay inside the package, links
-    followed."""
-    pure = PurePosixPath(listed)
-    plain = listed and not pure.is_absolute() and "\\" not in listed and ".." not in pure.parts
-    if not plain or PureWindowsPath(listed).drive:
-        raise AssertionError(f"{listed!r} is not a plain relative path inside the package")
-    if not (package_dir / pure).resolve().is_relative_to(package_dir.resolve()):
-        raise AssertionError(f"{listed} leads out of the package")
+        raise AssertionError(f"{METADATA_FILE} is missing")
+    return check_files(package_dir, metadata)
 
 
 def _check_onnx(package_dir: Path) -> str:
@@ -119,6 +95,8 @@ def signature_inputs(signature: dict[str, Any]) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     inputs = {}
     for spec in signature["inputs"]:
+        if None in spec["shape"]:
+            raise ModelExportError(f"input {spec['name']} has dynamic dims: this needs a fixed-shape package")
         dtype = np.dtype(spec["dtype"])
         if np.issubdtype(dtype, np.integer):
             inputs[spec["name"]] = np.ones(spec["shape"], dtype=dtype)
@@ -136,12 +114,30 @@ def _check_optimum(package_dir: Path, trust_remote_code: bool) -> str:
         inputs = {k: torch.from_numpy(v) for k, v in fixed_shape_inputs(package_dir).items()}
         outputs = model(**inputs)
     produced = [k for k, v in outputs.items() if v is not None]
+    broken = [k for k in produced if not torch.isfinite(outputs[k]).all()]
+    if broken:
+        raise AssertionError(f"{model_class.__name__} gave NaN or inf in {', '.join(broken)}: are the weights finite?")
     return f"{model_class.__name__} loaded and ran one forward ({', '.join(produced)})"
 
 
-def _checks(metadata: dict[str, Any] | None, trust_remote_code: bool) -> list[tuple[str, Callable[[Path], str]]]:
+def _check_bound(package_dir: Path) -> str:
+    metadata = read_export_metadata(package_dir)
+    if metadata is None:
+        raise AssertionError(f"{METADATA_FILE} is missing")
+    return check_bound(package_dir, metadata)
+
+
+def _checks(
+    metadata: dict[str, Any] | None, trust_remote_code: bool, public_key: str | Path | None
+) -> list[tuple[str, Callable[[Path], str]]]:
+    """The checks in order; the binding of a written export_metadata.json to the graphs only once it is written,
+    the signature only when a public key is given."""
+    bound = [] if metadata is not None else [("metadata_bound", _check_bound)]
+    signed = [] if public_key is None else [("signature", functools.partial(verify_package, public_key=public_key))]
     return [
+        *signed,
         ("files", functools.partial(_check_files, metadata=metadata)),
+        *bound,
         ("onnx_checker", _check_onnx),
         ("static_shapes", _check_static),
         ("config", functools.partial(_check_config, trust_remote_code=trust_remote_code)),
@@ -150,19 +146,23 @@ def _checks(metadata: dict[str, Any] | None, trust_remote_code: bool) -> list[tu
 
 
 def validate_optimum_compatibility(
-    package_dir: str | Path, metadata: dict[str, Any] | None = None, trust_remote_code: bool = False
+    package_dir: str | Path,
+    metadata: dict[str, Any] | None = None,
+    trust_remote_code: bool = False,
+    public_key: str | Path | None = None,
 ) -> ValidationReport:
     """Run every check on a package directory; one entry per check, failures included, never raises.
 
     `metadata` is the package's export_metadata.json content, when it is not written yet (export validates first).
     A config that needs its own code fails its checks unless `trust_remote_code`: that code never runs unasked.
+    With `public_key`, the package must also match its signature (`sign_package`).
     """
     package_dir = Path(package_dir)
     report = ValidationReport(package=str(package_dir))
     if not (package_dir / MODEL_FILE).is_file():
         report.checks.append(Check("files", False, f"no {MODEL_FILE} in {package_dir}"))
         return report
-    for name, check in _checks(metadata, trust_remote_code):
+    for name, check in _checks(metadata, trust_remote_code, public_key):
         try:
             report.checks.append(Check(name, True, check(package_dir)))
         except Exception as err:  # a failed check is a result, not a crash

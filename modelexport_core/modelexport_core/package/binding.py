@@ -1,0 +1,55 @@
+"""Binding export_metadata.json to the graphs it describes: each graph records the digest of the metadata.
+
+The metadata lists every file with its sha256, graphs included, so no graph can hold the digest of all of it:
+the digest covers the metadata with the graphs' sizes and hashes left out (their paths stay in). Editing any
+recorded fact (task, shapes, a file entry) then breaks the digest, and swapping a graph breaks its sha256.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import onnx
+
+from modelexport_core.package.files import sha256_of
+from modelexport_core.package.layout import METADATA_FILE, load_graph, model_metadata, set_model_metadata
+
+KEY_METADATA_DIGEST = "modelexport.metadata_sha256"
+
+
+def _is_graph(entry: dict[str, Any]) -> bool:
+    return str(entry.get("path", "")).endswith(".onnx")
+
+
+def metadata_digest(metadata: dict[str, Any]) -> str:
+    """sha256 of the metadata (canonical JSON), each graph's entry reduced to its path."""
+    files = [{"path": entry.get("path")} if _is_graph(entry) else entry for entry in metadata.get("files", [])]
+    canonical = json.dumps({**metadata, "files": files}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def bind_graphs(package_dir: Path, metadata: dict[str, Any]) -> None:
+    """Record the metadata's digest in every graph it lists, then the graphs' new sizes and sha256 in it."""
+    digest = metadata_digest(metadata)
+    for entry in filter(_is_graph, metadata["files"]):
+        path = package_dir / entry["path"]
+        graph = load_graph(path)  # the weights stay where they are
+        set_model_metadata(graph, {KEY_METADATA_DIGEST: digest})
+        onnx.save(graph, path)
+        entry.update(size=path.stat().st_size, sha256=sha256_of(path))
+
+
+def check_bound(package_dir: Path, metadata: dict[str, Any]) -> str:
+    """Every graph the metadata lists records the metadata's digest; call it after the files' hashes matched."""
+    digest = metadata_digest(metadata)
+    graphs = [entry["path"] for entry in metadata["files"] if _is_graph(entry)]
+    for name in graphs:
+        recorded = model_metadata(load_graph(package_dir / name)).get(KEY_METADATA_DIGEST)
+        if recorded is None:
+            raise AssertionError(f"{name} records no digest of {METADATA_FILE} (exported by an older modelexport?)")
+        if recorded != digest:
+            raise AssertionError(f"{METADATA_FILE} was edited after export: {name} records another digest of it")
+    return f"{METADATA_FILE} matches the digest recorded in {', '.join(graphs)}"
