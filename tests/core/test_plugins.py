@@ -321,35 +321,6 @@ def test_a_plugin_registering_what_is_not_a_modality_is_skipped_with_a_warning(a
         all_plugins.unregister(name="raising")
 
 
-@pytest.fixture
-def broken_distribution(tmp_path: Path) -> Path:
-    """A folder holding an installed distribution whose entry point names a module that does not exist."""
-    dist = tmp_path / "modelexport_broken-0.1.dist-info"
-    dist.mkdir()
-    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: modelexport-broken\nVersion: 0.1\n")
-    (dist / "entry_points.txt").write_text("[modelexport]\nbroken = modelexport_broken_missing.plugin\n")
-    return tmp_path
-
-
-def test_a_plugin_that_fails_to_load_is_skipped_in_one_line(broken_distribution: Path, text_package) -> None:
-    env = cli_env(PYTHONPATH=str(broken_distribution))
-    run = run_modelexport("plugins", "list", "--json", env=env)
-    assert run.returncode == 0 and "Traceback" not in run.stderr
-    assert run.stderr.splitlines() == [
-        "Warning: modelexport plugin broken (modelexport-broken) is skipped: it failed to load: "
-        "ModuleNotFoundError: No module named 'modelexport_broken_missing'"
-    ]
-    assert {"core", "text", "vision"} <= {row["plugin"] for row in json.loads(run.stdout)}
-    assert run_modelexport("validate", text_package("text-classification", 2), env=env).returncode == 0
-
-
-def test_unknown_names_in_load_plugins_are_one_warning() -> None:
-    run = run_modelexport("plugins", "list", "--json", env=cli_env(MODELEXPORT_LOAD_PLUGINS="text,nonexistent"))
-    assert run.returncode == 0 and [row["plugin"] for row in json.loads(run.stdout)] == ["core", "text"]
-    (line,) = run.stderr.splitlines()
-    assert line.startswith("Warning: MODELEXPORT_LOAD_PLUGINS names nonexistent, which no installed plugin is")
-
-
 def test_hook_register_targets(throwaway: ThrowawayPlugin) -> None:
     from modelexport_core.targets.registry import get_target
 

@@ -41,13 +41,6 @@ def custom_package(text_package, tmp_path: Path) -> Path:
     return package
 
 
-def test_validate_refuses_custom_code_in_one_line_and_runs_none(custom_package: Path) -> None:
-    run = run_modelexport("validate", custom_package)
-    assert run.returncode == 1 and "Traceback" not in run.stderr
-    assert f"FAIL config: config.json {REFUSED}" in run.stdout
-    assert not (custom_package / "code-ran").exists()
-
-
 def test_validate_runs_custom_code_when_trusted(custom_package: Path) -> None:
     run = run_modelexport("validate", custom_package, "--trust-remote-code")
     assert "PASS config: CustomConfig (custom-bert)" in run.stdout, run.stdout

@@ -8,6 +8,7 @@ and `export_metadata.json`, written once at the end.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import time
@@ -136,8 +137,19 @@ def export(
     source = resolve_source(model, revision, token, cache_dir, trust_remote_code)
     destination = _destination(Path(out_dir), source, force)
     plan = _plan(source, task, {"batch_size": batch_size, **dims}, input_shapes or {}, options, timer)
-    with staged_directory(destination, force) as staging:
+    with staged_directory(destination, force) as staging, _disk_errors(destination):
         return _write_package(plan, staging, timer)
+
+
+@contextlib.contextmanager
+def _disk_errors(destination: Path) -> Iterator[None]:
+    """A full disk or quota while writing the package: one line naming where."""
+    try:
+        yield
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+            raise
+        raise ExportStateError(f"Cannot write the package beside {destination}: {err.strerror}") from err
 
 
 def _destination(out_dir: Path, source: ModelSource, force: bool) -> Path:

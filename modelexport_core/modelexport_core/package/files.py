@@ -55,8 +55,7 @@ def staged_directory(out_dir: Path, force: bool) -> Iterator[Path]:
             before = _identity(out_dir)
             with _staging(out_dir) as staging:
                 yield staging
-                check_destination(out_dir, force)
-                _replace(staging, out_dir, before)
+                _replace(staging, out_dir, before, force)
     except BaseException:
         _remove_empty(created)
         raise
@@ -109,11 +108,12 @@ def _remove_empty(directories: list[Path]) -> None:
             return
 
 
-def _replace(staging: Path, out_dir: Path, before: tuple[int, int] | None) -> None:
+def _replace(staging: Path, out_dir: Path, before: tuple[int, int] | None, force: bool) -> None:
     """Move the finished package to OUT_DIR, replacing only the directory that was there when the export began."""
     now = _identity(out_dir)
     if now is not None and now != before:
         raise ExportStateError(f"{out_dir} appeared or was replaced while the export ran: left as it is, not replaced")
+    check_destination(out_dir, force)  # files put into an empty OUT_DIR meanwhile
     if now is None:
         staging.rename(out_dir)
         return
