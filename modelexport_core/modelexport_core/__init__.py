@@ -5,6 +5,7 @@ __version__ = "0.1.0"
 from modelexport_core.errors import FixedShapeWarning, ModelExportError, PluginMissingError
 from modelexport_core.exporter.api import export
 from modelexport_core.package.shapes import DetectedShapes, detect_shapes
+from modelexport_core.package.signing import sign_package, verify_package
 from modelexport_core.package.validate import validate_optimum_compatibility
 from modelexport_core.plugins.hookspecs import hookimpl
 from modelexport_core.plugins.modality import Modality, copy_pretrained
@@ -32,7 +33,9 @@ __all__ = [
     "export",
     "get_target",
     "hookimpl",
+    "sign_package",
     "validate_every_graph_on_target",
     "validate_on_target",
     "validate_optimum_compatibility",
+    "verify_package",
 ]

@@ -46,9 +46,10 @@ def one_line(err: BaseException) -> str:
         return " ".join(str(err).split())
     if isinstance(err, OSError) and err.strerror:
         return err.strerror + (f": {err.filename}" if err.filename else "")
-    return f"{type(err).__name__}: {_first_line(err)} (set {TRACEBACK_ENV}=1 for the traceback)"
+    return f"{named_first_line(err)} (set {TRACEBACK_ENV}=1 for the traceback)"
 
 
-def _first_line(err: BaseException) -> str:
+def named_first_line(err: BaseException) -> str:
+    """`Type: the first line of its message` (the type alone when there is no message)."""
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else repr(err)
+    return f"{type(err).__name__}: {lines[0]}" if lines else type(err).__name__

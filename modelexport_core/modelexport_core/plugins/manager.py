@@ -12,7 +12,7 @@ from typing import Any
 
 import pluggy
 
-from modelexport_core.errors import PluginMissingError
+from modelexport_core.errors import PluginMissingError, named_first_line
 from modelexport_core.plugins import builtin, hookspecs
 from modelexport_core.plugins.modality import Modality
 from modelexport_core.targets.target import ExecutionTarget
@@ -83,12 +83,9 @@ def _register(pm: pluggy.PluginManager, ep: Any) -> None:
         pm.register(ep.load(), name=ep.name)
     except Exception as err:  # a third party's bug must not break the others
         distribution = ep.dist.metadata["Name"] if ep.dist else "unknown distribution"
-        _skipped(f"modelexport plugin {ep.name} ({distribution}) is skipped: it failed to load: {_first_line(err)}")
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
+        _skipped(
+            f"modelexport plugin {ep.name} ({distribution}) is skipped: it failed to load: {named_first_line(err)}"
+        )
 
 
 def hook() -> Any:
@@ -111,7 +108,9 @@ def _collect(impls: tuple[Any, ...], hook_name: str, kind: type) -> dict[str, li
         try:
             impl.function(register=objects.append)
         except Exception as err:  # a third party's bug must not break the others
-            _skipped(f"modelexport plugin {impl.plugin_name} is skipped: its {hook_name} raised {_first_line(err)}")
+            _skipped(
+                f"modelexport plugin {impl.plugin_name} is skipped: its {hook_name} raised {named_first_line(err)}"
+            )
             continue
         wrong = [obj for obj in objects if not isinstance(obj, kind)]
         if wrong:
