@@ -31,7 +31,7 @@ from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT
 from modelexport_core.serve.samples import package_inputs
 from modelexport_core.targets.compare import compare_on_target
 from modelexport_core.targets.registry import get_target
-from modelexport_core.targets.validate import DEFAULT_TOLERANCE, validate_every_graph_on_target
+from modelexport_core.targets.validate import DEFAULT_TOLERANCE, MIN_PSNR_DB, validate_every_graph_on_target
 
 app = typer.Typer(
     help="Export HuggingFace models to fixed-shape ONNX packages that Optimum loads as they are.",
@@ -144,6 +144,10 @@ def validate_command(
             min=0, help="Largest deviation from CPU, relative to each output's largest magnitude (default 0.02)."
         ),
     ] = None,
+    min_psnr: Annotated[
+        float,
+        typer.Option(help="With --target: an output beyond --tolerance still passes at this PSNR (dB), cosine 0.999."),
+    ] = MIN_PSNR_DB,
     trust_remote_code: Annotated[
         bool, typer.Option("--trust-remote-code", help="Run the package's own code if its config names some.")
     ] = False,
@@ -155,7 +159,7 @@ def validate_command(
     and forward.
 
     With --target: every node of every graph (shape buckets too) runs on the target (CPU fallback disabled),
-    outputs within --tolerance of the CPU.
+    outputs within --tolerance of the CPU (or, small outputs, at --min-psnr and cosine 0.999).
     """
     if not package.is_dir():
         raise ModelExportError(f"Package directory not found: {package}")
@@ -163,7 +167,7 @@ def validate_command(
         raise ModelExportError("--public-key goes with validate without --target: check the signature first")
     if target is not None:
         tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
-        target_reports = validate_every_graph_on_target(package, get_target(target), tolerance=tolerance)
+        target_reports = validate_every_graph_on_target(package, get_target(target), tolerance, min_psnr)
         for target_report in target_reports:
             if len(target_reports) > 1:
                 render.console.print(f"[bold]{target_report.graph}[/bold]", highlight=False)

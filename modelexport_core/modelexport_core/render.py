@@ -54,10 +54,11 @@ def target_report(report: Any) -> None:
     else:
         console.print(f"[green]PASS[/green] placement: all {report.nodes} nodes on {report.provider}", highlight=False)
     for d in report.deviations:
-        mark = "[green]PASS[/green]" if d.relative <= report.tolerance else "[red]FAIL[/red]"
+        mark = "[green]PASS[/green]" if d.within(report.tolerance, report.min_psnr) else "[red]FAIL[/red]"
         console.print(
             f"{mark} deviation {d.name}: max |{report.target} - cpu| = {d.deviation:.3g} "
-            f"({d.relative:.2%} of its largest value {d.scale:.3g}; tolerance {report.tolerance:.2%})",
+            f"({d.relative:.2%} of its largest value {d.scale:.3g}; tolerance {report.tolerance:.2%}), "
+            f"PSNR {d.psnr:.1f} dB, cosine {d.cosine:.6f}",
             highlight=False,
         )
     console.print(
