@@ -100,10 +100,12 @@ def export_command(
     token: Annotated[str | None, typer.Option(help="Hub token.")] = None,
     cache_dir: Annotated[str | None, typer.Option(help="Hub cache directory.")] = None,
     quantize: Annotated[
-        str | None, typer.Option(help="int8: dynamic quantization for CPUs, with an accuracy gate.")
+        str | None,
+        typer.Option(help="int8 (dynamic, for CPUs) or w8a16 / w8a8 (static QDQ, for NPUs), with an accuracy gate."),
     ] = None,
+    dtype: Annotated[str, typer.Option(help="fp32, or fp16 (half the size; what NPUs compute).")] = "fp32",
     min_agreement: Annotated[
-        float, typer.Option(min=0.0, max=1.0, help="The int8 gate: worst cosine (embeddings) or top-1 agreement.")
+        float, typer.Option(min=0.0, max=1.0, help="The gate: worst cosine (embeddings) or top-1 agreement.")
     ] = DEFAULT_MIN_AGREEMENT,
     target: Annotated[str | None, typer.Option(help="Apply this target's graph rewrites (e.g. qnn-htp).")] = None,
 ) -> None:
@@ -126,6 +128,7 @@ def export_command(
         token=token,
         cache_dir=cache_dir,
         quantize=quantize,
+        dtype=dtype,
         min_agreement=min_agreement,
         target=target,
         progress=lambda message: render.err_console.print(f"[cyan]>[/cyan] {message}", highlight=False),

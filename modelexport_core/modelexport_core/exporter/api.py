@@ -47,6 +47,7 @@ from modelexport_core.package.validate import validate_optimum_compatibility
 from modelexport_core.plugins.manager import modality_for_inputs
 from modelexport_core.plugins.modality import Modality
 from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT, describe_quantization, quantize_with_gate
+from modelexport_core.quantize.precisions import get_precision
 from modelexport_core.targets.registry import apply_export_rewrites, get_target
 from modelexport_core.targets.target import ExecutionTarget
 
@@ -78,7 +79,7 @@ class ExportOptions:
 
     opset: int = DEFAULT_OPSET
     validate: bool = True
-    quantize: str | None = None
+    quantize: str | None = None  # the precision: int8, w8a16, w8a8 or fp16
     min_agreement: float = DEFAULT_MIN_AGREEMENT
     target: ExecutionTarget | None = None
 
@@ -111,6 +112,7 @@ def export(
     cache_dir: str | None = None,
     validate: bool = True,
     quantize: str | None = None,
+    dtype: str = "fp32",
     min_agreement: float = DEFAULT_MIN_AGREEMENT,
     target: str | None = None,
     progress: Progress | None = None,
@@ -123,11 +125,12 @@ def export(
     (shape buckets: one graph per size, sharing one weights file; model.onnx is the largest). `input_shapes`
     fixes whole inputs by name (CLIP's images and texts get batches of their own). Dims not given fall back to
     the modality's defaults. `target` (e.g. "qnn-htp") applies that target's graph rewrites to every graph.
-    `quantize="int8"` writes dynamic int8 graphs, keeping the modules most sensitive to it fp32 until they
-    agree with fp32 to `min_agreement` (else a ModelExportError). A failed export leaves nothing behind.
+    `quantize` lowers the precision of every graph: "int8" (dynamic, for CPUs), "w8a16" or "w8a8" (static QDQ
+    calibrated on the modality's corpus, for NPUs); `dtype="fp16"` halves the float graph. Each keeps the modules
+    most sensitive to it at higher precision until the graphs agree with fp32 to `min_agreement` on inputs held
+    out from calibration (else a ModelExportError). A failed export leaves nothing behind.
     """
-    if quantize not in (None, "int8"):
-        raise ModelExportError(f"--quantize takes int8 (dynamic quantization for CPUs), not {quantize!r}")
+    quantize = _precision_name(quantize, dtype)
     if not MIN_OPSET <= opset <= MAX_OPSET:
         raise ModelExportError(
             f"--opset takes {MIN_OPSET} to {MAX_OPSET} (what torch's ONNX exporter writes), not {opset}"
@@ -150,6 +153,14 @@ def _disk_errors(destination: Path) -> Iterator[None]:
         if err.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
             raise
         raise ExportStateError(f"Cannot write the package beside {destination}: {err.strerror}") from err
+
+
+def _precision_name(quantize: str | None, dtype: str) -> str | None:
+    if dtype not in ("fp32", "fp16"):
+        raise ModelExportError(f"--dtype takes fp32 or fp16, not {dtype!r}")
+    if dtype == "fp16" and quantize:
+        raise ModelExportError("--dtype fp16 and --quantize exclude each other: choose one precision")
+    return get_precision(quantize).name if quantize else ("fp16" if dtype == "fp16" else None)
 
 
 def _destination(out_dir: Path, source: ModelSource, force: bool) -> Path:
@@ -247,10 +258,11 @@ def _apply_target(target: ExecutionTarget, graphs: Graphs, timer: _Timer) -> dic
 
 
 def _quantize(plan: ExportPlan, graphs: Graphs, timer: _Timer) -> tuple[Graphs, dict[str, Any]]:
-    with timer.step("quantize", "Quantizing to int8 and measuring its agreement with fp32"):
+    precision = get_precision(plan.options.quantize or "")
+    with timer.step("quantize", f"Converting to {precision.name} and measuring its agreement with fp32"):
         trust = plan.source.hub_kwargs["trust_remote_code"]
         quantized, report = quantize_with_gate(
-            graphs, plan.task, plan.modality, plan.source.location, plan.options.min_agreement, trust
+            graphs, plan.task, plan.modality, plan.source.location, plan.options.min_agreement, precision, trust
         )
     timer.progress(describe_quantization(report))
     return quantized, report

@@ -1,5 +1,6 @@
-"""The accuracy gate of an int8 export: the int8 graphs against the fp32 ones, on validation inputs and on the
-modality's corpus, run the way create_pipeline serves it (sorted by length, each batch on its bucket)."""
+"""The accuracy gate of a lower-precision export (int8, w8a16, w8a8, fp16): the converted graphs against the float
+ones, on validation inputs and on the modality's corpus held out from calibration, run the way create_pipeline
+serves it (sorted by length, each batch on its bucket)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from modelexport_core.package.axes import padded_rows
 from modelexport_core.package.layout import io_signature
 from modelexport_core.package.validate import signature_inputs
 from modelexport_core.plugins.modality import Modality
-from modelexport_core.quantize.int8 import Batch, Feeds, first_outputs, quantize_graph, select_fp32_modules
+from modelexport_core.quantize.precisions import Precision
+from modelexport_core.quantize.search import Batch, Feeds, first_outputs, select_kept_modules
 from modelexport_core.quiet import quieted
 from modelexport_core.serve.buckets import Buckets
 from modelexport_core.serve.sorting import length_order
 
 DEFAULT_MIN_AGREEMENT = 0.99
-CALIBRATION_SIZE = 32  # the first corpus inputs measure each module's sensitivity; the gate runs the whole corpus
+CALIBRATION_SIZE = 32  # the first corpus inputs calibrate and rank the modules; the gate runs on the rest
 
 
 def realistic_feeds(model: onnx.ModelProto, processor: Any, items: list[Any]) -> tuple[Feeds, list[int]]:
@@ -103,11 +105,12 @@ def _pooled(vectors: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 
 
 def describe_quantization(report: dict[str, Any]) -> str:
-    """One line for the export's progress: the gate's value, its minimum, and the modules kept fp32."""
-    kept = ", ".join(report["fp32_modules"]) or "none"
+    """One line for the export's progress: the gate's value, its minimum, and the modules kept."""
+    kept = ", ".join(report["kept_modules"]) or "none"
     return (
-        f"int8 {report['metric']} {report['value']:.4f} (minimum {report['min_agreement']}) on {report['inputs']} "
-        f"outputs, max deviation {report['max_deviation']:.4f}; modules kept fp32: {kept}"
+        f"{report['precision']} {report['metric']} {report['value']:.4f} (minimum {report['min_agreement']}) on "
+        f"{report['inputs']} held-out outputs, max deviation {report['max_deviation']:.4f}; "
+        f"modules kept at {report['kept_at']}: {kept}"
     )
 
 
@@ -117,48 +120,91 @@ def quantize_with_gate(
     modality: Modality,
     processor_dir: str,
     min_agreement: float,
+    precision: Precision,
     trust_remote_code: bool = False,
 ) -> tuple[dict[str, onnx.ModelProto], dict[str, Any]]:
-    """int8 versions of every graph (buckets alike), with the most sensitive modules kept fp32 until int8 agrees with
-    fp32 on the validation inputs and on the modality's whole corpus, sorted and bucketed as create_pipeline runs it
-    (models: the largest graph first); a user error when it never does."""
-    largest = next(iter(models))
+    """Every graph (buckets alike) at `precision`, the most sensitive modules kept higher until it agrees with the
+    float graphs on the validation inputs and on the modality's corpus held out from calibration, sorted and
+    bucketed as create_pipeline runs it (models: the largest graph first); a user error when it never does."""
     buckets = graph_buckets(models, modality)
+    processors = {
+        name: _fixed_processor(model, modality, processor_dir, trust_remote_code) for name, model in models.items()
+    }
     corpus = modality.corpus()
-    processor = _fixed_processor(models[largest], modality, processor_dir, trust_remote_code)
-    calibration, _ = realistic_feeds(models[largest], processor, corpus[:CALIBRATION_SIZE])
-    order = length_order(modality.input_lengths(corpus, processor), len(corpus))
-    ordered, rows = realistic_feeds(models[largest], processor, [corpus[i] for i in order])
-    validation = signature_inputs(io_signature(models[largest]))
-    batches = [(largest, validation), *in_buckets(ordered, buckets)]
-    feeds, rows = [feed for _, feed in batches], [len(next(iter(validation.values()))), *rows]
-    reference = first_outputs(models, batches)
+    calibration = {
+        name: realistic_feeds(models[name], processors[name], corpus[:CALIBRATION_SIZE])[0] for name in models
+    }
+    batches, rows = _held_out_batches(models, processors, corpus[CALIBRATION_SIZE:], modality, buckets)
+    feeds, reference = [feed for _, feed in batches], first_outputs(models, batches)
+    prepared, preparation = _prepared(models, precision)
     trials: dict[tuple[str, ...], tuple[dict[str, onnx.ModelProto], dict[str, Any]]] = {}
 
-    def accepts(keep_fp32: list[str]) -> bool:
-        quantized = {name: quantize_graph(models[name], keep_fp32) for name in dict.fromkeys(n for n, _ in batches)}
-        outputs = first_outputs(quantized, batches)
-        trials[tuple(keep_fp32)] = quantized, agreement(task, modality, reference, outputs, feeds, rows)
-        return trials[tuple(keep_fp32)][1]["value"] >= min_agreement
+    def accepts(kept: list[str]) -> bool:
+        converted = {
+            name: precision.convert(prepared[name], kept, calibration[name])
+            for name in dict.fromkeys(n for n, _ in batches)
+        }
+        outputs = first_outputs(converted, batches)
+        trials[tuple(kept)] = converted, agreement(task, modality, reference, outputs, feeds, rows)
+        return trials[tuple(kept)][1]["value"] >= min_agreement
 
-    graph, calibration = on_one_graph(calibration or [validation], buckets)
-    kept, sensitivity = select_fp32_modules(models[graph], calibration, accepts)
-    quantized, results = trials[tuple(kept)]
-    report = {
-        "method": "dynamic int8 (per-channel int8 weights, uint8 activations), onnxruntime",
-        **results,
-        "min_agreement": min_agreement,
-        "fp32_modules": kept,
-        "most_sensitive": {
-            path: round(value, 5) for path, value in sorted(sensitivity.items(), key=lambda kv: -kv[1])[:5]
-        },
-    }
+    graph, ranking = on_one_graph(calibration[next(iter(models))] or feeds[:1], buckets)
+    kept, sensitivity = select_kept_modules(prepared[graph], ranking, accepts, precision.proxy)
+    converted, results = trials[tuple(kept)]
+    report = _gate_report(precision, results, min_agreement, kept, sensitivity, preparation)
     if results["value"] < min_agreement:
         raise ModelExportError(
-            f"int8 {results['metric']} {results['value']:.6f} is below --min-agreement {min_agreement} even with "
-            f"{len(kept)} modules kept fp32: export without --quantize, or lower --min-agreement"
+            f"{precision.name} {results['metric']} {results['value']:.6f} is below --min-agreement {min_agreement} "
+            f"even with {len(kept)} modules kept at {precision.kept_at}: export without it, or lower --min-agreement"
         )
-    return {name: quantized.get(name) or quantize_graph(models[name], kept) for name in models}, report
+    return {n: converted.get(n) or precision.convert(prepared[n], kept, calibration[n]) for n in models}, report
+
+
+def _held_out_batches(
+    models: dict[str, onnx.ModelProto], processors: dict[str, Any], held_out: list[Any], modality: Modality,
+    buckets: Buckets,
+) -> tuple[list[Batch], list[int]]:  # fmt: skip
+    """The largest graph's fixed-shape validation inputs, then the held-out corpus sorted by length, each batch on
+    its bucket; and the real rows of each batch."""
+    largest = next(iter(models))
+    order = length_order(modality.input_lengths(held_out, processors[largest]), len(held_out))
+    ordered, rows = realistic_feeds(models[largest], processors[largest], [held_out[i] for i in order])
+    validation = signature_inputs(io_signature(models[largest]))
+    return [(largest, validation), *in_buckets(ordered, buckets)], [len(next(iter(validation.values()))), *rows]
+
+
+def _prepared(models: dict[str, onnx.ModelProto], precision: Precision) -> tuple[dict[str, onnx.ModelProto], dict]:
+    """Copies of the graphs rewritten as the precision needs (the float graphs stay the reference)."""
+    if precision.prepare is None:
+        return models, {}
+    prepared, counts = {}, {}
+    for name, model in models.items():
+        prepared[name] = onnx.ModelProto()
+        prepared[name].CopyFrom(model)
+        counts = precision.prepare(prepared[name])
+    return prepared, counts
+
+
+def _gate_report(
+    precision: Precision,
+    results: dict[str, Any],
+    min_agreement: float,
+    kept: list[str],
+    sensitivity: dict[str, float],
+    preparation: dict[str, int],
+) -> dict[str, Any]:
+    most_sensitive = sorted(sensitivity.items(), key=lambda kv: -kv[1])[:5]
+    return {
+        "precision": precision.name,
+        "method": precision.method,
+        **results,
+        "min_agreement": min_agreement,
+        "calibration_inputs": CALIBRATION_SIZE if precision.calibrated else 0,
+        "kept_modules": kept,
+        "kept_at": precision.kept_at,
+        "most_sensitive": {path: round(value, 5) for path, value in most_sensitive},
+        **({"prepared": preparation} if preparation else {}),
+    }
 
 
 def _fixed_processor(model: onnx.ModelProto, modality: Modality, processor_dir: str, trust_remote_code: bool) -> Any:

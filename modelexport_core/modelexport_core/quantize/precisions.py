@@ -1,0 +1,75 @@
+"""The precisions an export can ask for, each with how it converts a graph and how its gate ranks modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import onnx
+
+from modelexport_core.errors import ModelExportError
+from modelexport_core.quantize.fp16 import to_fp16
+from modelexport_core.quantize.int8 import quantize_graph
+from modelexport_core.quantize.qdq import eight_bit_weights, prepare_for_qdq, quantize_qdq
+from modelexport_core.quantize.search import Convert, Feeds
+
+
+@dataclass(frozen=True)
+class Precision:
+    """One precision: `convert(graph, kept modules, calibration feeds)`, the cheap `proxy` that ranks each
+    module's sensitivity to it, what kept modules stay at, and what the graph needs first."""
+
+    name: str
+    method: str
+    kept_at: str
+    convert: Callable[[onnx.ModelProto, list[str], Feeds], onnx.ModelProto]
+    proxy: Convert
+    prepare: Callable[[onnx.ModelProto], dict[str, int]] | None = None
+    calibrated: bool = False
+
+
+PRECISIONS = {
+    precision.name: precision
+    for precision in (
+        Precision(
+            "int8",
+            "dynamic int8 (per-channel int8 weights, uint8 activations), onnxruntime; for CPUs",
+            "fp32",
+            lambda graph, kept, _: quantize_graph(graph, kept),
+            quantize_graph,
+        ),
+        Precision(
+            "w8a16",
+            "static QDQ, uint8 weights, uint16 activations, MinMax calibration (QNN settings); for NPUs",
+            "16-bit weights",
+            lambda graph, kept, feeds: quantize_qdq(graph, kept, feeds, activation_bits=16),
+            eight_bit_weights,
+            prepare_for_qdq,
+            calibrated=True,
+        ),
+        Precision(
+            "w8a8",
+            "static QDQ, uint8 weights, uint8 activations, MinMax calibration (QNN settings); for NPUs",
+            "16-bit weights",
+            lambda graph, kept, feeds: quantize_qdq(graph, kept, feeds, activation_bits=8),
+            eight_bit_weights,
+            prepare_for_qdq,
+            calibrated=True,
+        ),
+        Precision(
+            "fp16",
+            "fp16 weights and compute, float32 inputs and outputs",
+            "fp32",
+            lambda graph, kept, _: to_fp16(graph, kept),
+            to_fp16,
+        ),
+    )
+}
+
+
+def get_precision(name: str) -> Precision:
+    """The named precision, or a user error listing them."""
+    if name not in PRECISIONS:
+        choices = ", ".join(n for n in PRECISIONS if n != "fp16")
+        raise ModelExportError(f"--quantize takes {choices} (fp16 is --dtype fp16), not {name!r}")
+    return PRECISIONS[name]
