@@ -8,23 +8,38 @@ from typing import Any
 from modelexport_core.errors import remote_code_refused
 from modelexport_core.package.layout import find_model_file
 from modelexport_core.package.ort_model import ort_model_class
+from modelexport_core.targets.cpu import CPU_PROVIDER
+from modelexport_core.targets.registry import target_session
+from modelexport_core.targets.target import ExecutionTarget
 
 
 def load_ort_model(
-    task: str, model: Any, session_options: Any = None, trust_remote_code: bool = False
+    task: str,
+    model: Any,
+    session_options: Any = None,
+    trust_remote_code: bool = False,
+    target: ExecutionTarget | None = None,
 ) -> tuple[Any, Path]:
     """An ORTModel and its model file, from a package dir, a path to model.onnx, or an ORTModel; a config that
-    needs its own code is refused in one line unless `trust_remote_code`."""
+    needs its own code is refused in one line unless `trust_remote_code`. On a `target` other than the CPU, the
+    session runs there with CPU fallback disabled (a node the target refuses is an error, not a slow surprise)."""
     from optimum.onnxruntime import ORTModel
+    from transformers import AutoConfig
 
     if isinstance(model, ORTModel):
         return model, Path(model.path)
     model_file = find_model_file(model)
+    model_class = ort_model_class(task)
     with remote_code_refused(f"The package {model_file.parent}"):
-        loaded = ort_model_class(task).from_pretrained(
-            model_file.parent,
-            file_name=model_file.name,
-            session_options=session_options,
-            trust_remote_code=trust_remote_code,
-        )
+        if target is None or target.provider == CPU_PROVIDER:
+            loaded = model_class.from_pretrained(
+                model_file.parent,
+                file_name=model_file.name,
+                session_options=session_options,
+                trust_remote_code=trust_remote_code,
+            )
+        else:
+            config = AutoConfig.from_pretrained(model_file.parent, trust_remote_code=trust_remote_code)
+            session = target_session(str(model_file), target, options=session_options)
+            loaded = model_class(config=config, session=session)
     return loaded, model_file

@@ -18,6 +18,7 @@ from modelexport_core.serve.buckets import BucketedModel, serve_buckets
 from modelexport_core.serve.models import load_ort_model
 from modelexport_core.serve.routing import routed_processor
 from modelexport_core.serve.sorting import sorted_by_length
+from modelexport_core.targets.registry import get_target
 
 
 def _pipeline_class(task: str, modality: Modality) -> type:
@@ -43,6 +44,7 @@ def create_pipeline(
     sort_by_length: bool = True,
     use_buckets: bool = True,
     trust_remote_code: bool = False,
+    target: str = "cpu",
     **kwargs: Any,
 ) -> Any:
     """A `transformers.Pipeline` for `task` over a fixed-shape package that takes any number of inputs of any size.
@@ -55,10 +57,12 @@ def create_pipeline(
     `sort_by_length` runs a call's inputs shortest first, as the modality measures them (answers keep the
     caller's order), so batches pad little. `session_options` (onnxruntime.SessionOptions) go to every session.
     A package whose config or processor needs its own code is refused in one line unless `trust_remote_code`.
+    `target` (e.g. "qnn-htp") builds every session on that execution target, CPU fallback disabled.
     """
     from transformers import pipeline
 
-    ort_model, model_file = load_ort_model(task, model, session_options, trust_remote_code)
+    execution_target = get_target(target)
+    ort_model, model_file = load_ort_model(task, model, session_options, trust_remote_code, execution_target)
     detected = detect_shapes(model_file)
     modality = get_modality(detected.modality)
     if data_processor is None:
@@ -69,7 +73,9 @@ def create_pipeline(
         model_file,
         detected.buckets if use_buckets else {},
         modality,
-        lambda name: load_ort_model(task, model_file.parent / name, session_options, trust_remote_code)[0],
+        lambda name: load_ort_model(
+            task, model_file.parent / name, session_options, trust_remote_code, execution_target
+        )[0],
     )
     if isinstance(served, BucketedModel):
         data_processor = data_processor.for_buckets(served.lengths)

@@ -47,12 +47,14 @@ def target_session(
     cpu_fallback: bool = False,
     record_placement: bool = False,
     threads: int | None = None,
+    options: Any = None,
 ) -> Any:
     """An onnxruntime session of `model` on `target`; without `cpu_fallback` it fails when a node needs the CPU.
 
-    `threads` sets the intra-op thread count (one inter-op thread); onnxruntime's default otherwise.
+    `threads` sets the intra-op thread count (one inter-op thread); onnxruntime's default otherwise. `options`
+    (onnxruntime.SessionOptions) are the caller's to start from.
     """
-    options = session_options(threads)
+    options = options or session_options(threads)
     options.log_severity_level = 3  # providers' notices are not the user's business
     if not cpu_fallback and target.provider != CPU_PROVIDER:
         options.add_session_config_entry(_DISABLE_CPU_FALLBACK, "1")
