@@ -1,4 +1,5 @@
-"""int8 export: dynamic quantization behind an accuracy gate, every node tagged, sensitive modules kept fp32."""
+"""int8 export: dynamic quantization behind an accuracy gate, every node tagged, sensitive modules kept fp32
+(the NPU precisions are in test_npu_precisions.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ import pytest
 
 from modelexport_core import ModelExportError, create_pipeline, export
 from modelexport_core.package.hierarchy import MODULE_PATH, iter_nodes, node_tags
-from modelexport_core.quantize.int8 import module_sensitivity, quantizable_modules, quantize_graph, select_fp32_modules
+from modelexport_core.quantize.gate import CALIBRATION_SIZE
+from modelexport_core.quantize.int8 import quantize_graph
+from modelexport_core.quantize.search import module_sensitivity, quantizable_modules, select_kept_modules
 from modelexport_text.corpus import corpus_sentences
 
 from tiny_models import write_spread_text_model, write_tiny_text_model
@@ -41,8 +44,9 @@ def test_int8_export_records_the_gate_and_tags_every_node(int8_package: Path) ->
     report = json.loads((int8_package / "export_metadata.json").read_text())["quantization"]
     assert report["metric"] == "cosine" and report["min_agreement"] == 0.99
     assert 0.99 <= report["value"] <= 1 and report["max_deviation"] >= 0  # 1.0 where int8 kernels are exact (VNNI)
-    assert report["inputs"] == 8 + len(corpus_sentences())  # the validation batch and the whole corpus
-    assert len(report["most_sensitive"]) == (5 if report["fp32_modules"] else 0)  # measured when plain int8 fails
+    assert report["inputs"] == 8 + len(corpus_sentences()) - CALIBRATION_SIZE  # validation batch, held-out corpus
+    assert report["precision"] == "int8" and report["calibration_inputs"] == 0 and report["kept_at"] == "fp32"
+    assert len(report["most_sensitive"]) == (5 if report["kept_modules"] else 0)  # measured when plain int8 fails
     for name in ("model.onnx", "model_seq8.onnx"):
         graph = onnx.load(int8_package / name, load_external_data=False).graph
         nodes = list(iter_nodes(graph))
@@ -61,6 +65,7 @@ def test_int8_pipeline_meets_the_gate_on_every_corpus_sentence(int8_package: Pat
         corpus, tokenize_kwargs={"truncation": True, "max_length": 16}
     )
     cosines = [float(_mean_pooled(a) @ _mean_pooled(b)) for a, b in zip(ours, reference, strict=True)]
+    cosines = cosines[CALIBRATION_SIZE:]  # the gate holds the calibration sentences out
     gate = json.loads((int8_package / "export_metadata.json").read_text())["quantization"]["value"]
     assert min(cosines) >= 0.99 and min(cosines) == pytest.approx(gate, abs=1e-4), (min(cosines), gate)
     assert ours[0] != reference[0]  # quantized: close, not equal
@@ -70,7 +75,7 @@ def test_the_most_sensitive_modules_stay_fp32_until_the_gate_passes(text_package
     model = onnx.load(text_package(TASK, 2) / "model.onnx")
     feeds = [{"input_ids": np.full((2, 16), 7, np.int64), "attention_mask": np.ones((2, 16), np.int64),
               "token_type_ids": np.zeros((2, 16), np.int64)}]  # fmt: skip
-    sensitivity = module_sensitivity(model, feeds)
+    sensitivity = module_sensitivity(model, feeds, quantize_graph)
     assert set(sensitivity) == set(quantizable_modules(model)) and all(v > 0 for v in sensitivity.values())
     tries: list[int] = []
 
@@ -78,7 +83,7 @@ def test_the_most_sensitive_modules_stay_fp32_until_the_gate_passes(text_package
         tries.append(len(keep_fp32))
         return len(keep_fp32) >= 3
 
-    kept, _ = select_fp32_modules(model, feeds, accepts, max_fp32_fraction=1.0)
+    kept, _ = select_kept_modules(model, feeds, accepts, quantize_graph, max_kept_fraction=1.0)
     ranked = sorted(sensitivity, key=sensitivity.__getitem__, reverse=True)
     assert tries == [0, 1, 2, 4, 3] and kept == ranked[:3]  # doubling up to a count accepted, then bisection
     quantized = quantize_graph(model, kept)
@@ -94,10 +99,10 @@ def test_a_gate_that_cannot_pass_is_a_user_error_that_leaves_nothing(tmp_path: P
         export(source, out_dir, task=TASK, sequence_length=8, quantize="int8", min_agreement=1.0, validate=False)
     message = str(caught.value)
     assert message.startswith("int8 cosine 0.") and "is below --min-agreement 1.0 even with" in message
-    assert message.endswith("export without --quantize, or lower --min-agreement") and "\n" not in message
+    assert message.endswith("export without it, or lower --min-agreement") and "\n" not in message
     assert not out_dir.exists()
     with pytest.raises(
-        ModelExportError, match=r"^--quantize takes int8 \(dynamic quantization for CPUs\), not 'int4'$"
+        ModelExportError, match=r"^--quantize takes int8, w8a16, w8a8 \(fp16 is --dtype fp16\), not 'int4'$"
     ):
         export(source, out_dir, task=TASK, quantize="int4")
 
