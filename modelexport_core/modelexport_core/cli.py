@@ -24,10 +24,11 @@ from modelexport_core.exporter.api import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, e
 from modelexport_core.exporter.dims import parse_input_shapes
 from modelexport_core.package.buckets import parse_sizes
 from modelexport_core.package.hierarchy import package_hierarchy
+from modelexport_core.package.layout import read_export_metadata
 from modelexport_core.package.signing import sign_package
 from modelexport_core.package.validate import validate_optimum_compatibility
 from modelexport_core.plugins.manager import list_plugins
-from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT
+from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT, describe_quantization
 from modelexport_core.serve.samples import package_inputs
 from modelexport_core.targets.compare import compare_on_target
 from modelexport_core.targets.registry import get_target
@@ -175,6 +176,9 @@ def validate_command(
             if len(target_reports) > 1:
                 render.console.print(f"[bold]{target_report.graph}[/bold]", highlight=False)
             render.target_report(target_report)
+        gate = (read_export_metadata(package) or {}).get("quantization", {})
+        if "precision" in gate:
+            render.console.print(f"agreement with fp32 at export: {describe_quantization(gate)}", highlight=False)
         raise typer.Exit(0 if all(r.ok for r in target_reports) else 1)
 
     report = validate_optimum_compatibility(package, trust_remote_code=trust_remote_code, public_key=public_key)
@@ -252,13 +256,16 @@ def benchmark_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     corpus: Annotated[bool, typer.Option("--corpus", help="Run the modality's realistic corpus instead.")] = False,
     int8: Annotated[Path | None, typer.Option(help="With --corpus: an int8 package of the model to compare.")] = None,
+    target: Annotated[str, typer.Option(help="Where our pipeline and the raw session run (e.g. qnn-htp).")] = "cpu",
 ) -> None:
     """Time PyTorch, Optimum (dynamic axes), our pipeline and a raw session on the same inputs, side by side."""
+    if corpus and target != "cpu":
+        raise ModelExportError("--corpus runs on the CPU: drop --target, or --corpus")
     if corpus:
         report = run_corpus_benchmark(package, source, int8, task, count, threads, warmup, repeats)
         _show(report.to_dict(), as_json, lambda _: print_corpus_report(report, render.console))
         return
-    rows = run_benchmark(package, source, task=task, count=count, threads=threads, warmup=warmup, repeats=repeats)
+    rows = run_benchmark(package, source, task, count, threads, warmup, repeats, target)
     _show(benchmark_json(rows), as_json, lambda _: print_benchmark(rows, render.console))
 
 

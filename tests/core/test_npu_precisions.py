@@ -114,3 +114,18 @@ def test_precision_options_refused_in_one_line(tiny_bert_dir: Path, tmp_path: Pa
 def test_an_unknown_target_for_the_pipeline_is_a_user_error(exported) -> None:
     with pytest.raises(ModelExportError, match=r"^Unknown target 'nope': choose one of cpu, qnn-htp"):
         create_pipeline(TASK, exported("w8a16"), target="nope")
+
+
+@needs_qnn
+def test_validate_target_reports_the_agreement_with_fp32_recorded_at_export(exported) -> None:
+    run = invoke("validate", exported("w8a8"), "--target", "qnn-htp")
+    assert run.returncode == 0, run.stdout
+    assert run.stdout.splitlines()[-1].startswith("agreement with fp32 at export: w8a8 top1_agreement ")
+
+
+@needs_qnn
+def test_benchmark_runs_our_pipeline_and_the_raw_session_on_the_target(exported, tiny_bert_dir: Path) -> None:
+    from modelexport_core.bench.benchmark import run_benchmark
+
+    rows = run_benchmark(exported("w8a16"), tiny_bert_dir, count=2, warmup=0, repeats=1, target="qnn-htp")
+    assert rows and all(row.seconds["modelexport"] > 0 and row.seconds["onnxruntime"] > 0 for row in rows)

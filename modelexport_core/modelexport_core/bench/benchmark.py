@@ -20,14 +20,15 @@ from modelexport_core.bench.runners import (
 )
 from modelexport_core.errors import ModelExportError
 from modelexport_core.package.layout import MODEL_FILE, package_task
-from modelexport_core.package.ort_model import ort_model_class
 from modelexport_core.package.shapes import detect_shapes
 from modelexport_core.plugins.manager import get_modality
 from modelexport_core.plugins.modality import Modality
 from modelexport_core.quiet import quieted
 from modelexport_core.serve.auto import ONNXAutoProcessor
+from modelexport_core.serve.models import load_ort_model
 from modelexport_core.serve.pipeline import create_pipeline
-from modelexport_core.targets.registry import session_options
+from modelexport_core.targets.registry import get_target, session_options
+from modelexport_core.targets.target import ExecutionTarget
 
 RUNNERS = ("pytorch", "optimum", "modelexport", "onnxruntime")
 LABELS = {
@@ -60,11 +61,13 @@ def run_benchmark(
     threads: int = 1,
     warmup: int = 2,
     repeats: int = 5,
+    target: str = "cpu",
 ) -> list[BenchmarkRow]:
-    """Time every runner on each of the modality's sample input sets; `count` inputs each (default 4 batches)."""
+    """Time every runner on each of the modality's sample input sets; `count` inputs each (default 4 batches).
+    Our pipeline (c) and the raw session (d) run on `target`; PyTorch and Optimum on the CPU."""
     import torch
 
-    package_dir, source = Path(package_dir), Path(source)
+    package_dir, source, execution_target = Path(package_dir), Path(source), get_target(target)
     check_source(source)
     task = task or package_task(package_dir)
     detected = detect_shapes(package_dir / MODEL_FILE)
@@ -78,10 +81,13 @@ def run_benchmark(
     torch.set_num_threads(threads)
     with quieted("transformers", "optimum", stderr=True), tempfile.TemporaryDirectory() as dynamic_dir:
         processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
-        pipes = _pipelines(task, package_dir, source, Path(dynamic_dir), modality, processor, threads)
-        raw = functools.partial(
-            raw_session_runner, package_dir, processor, threads=threads, processor_kwargs=extra.get("processor", {})
+        pipes = _pipelines(
+            task, package_dir, source, Path(dynamic_dir), modality, processor, (threads, execution_target)
         )
+        raw = functools.partial(
+            raw_session_runner, package_dir, processor, threads=threads,
+            processor_kwargs=extra.get("processor", {}), target=execution_target,
+        )  # fmt: skip
         timing, pipeline_kwargs = (warmup, repeats), extra.get("pipeline", {})
         return [
             _timed_row(name, list(islice(cycle(sample), count)), pipes, raw, pipeline_kwargs, batch, timing)
@@ -90,12 +96,18 @@ def run_benchmark(
 
 
 def _pipelines(
-    task: str, package_dir: Path, source: Path, dynamic_dir: Path, modality: Modality, processor: Any, threads: int
+    task: str,
+    package_dir: Path,
+    source: Path,
+    dynamic_dir: Path,
+    modality: Modality,
+    processor: Any,
+    on: tuple[int, ExecutionTarget],
 ) -> dict[str, Any]:
-    """(a) PyTorch on the source, (b) Optimum on its dynamic-axes export, (c) create_pipeline on the package."""
-    model = ort_model_class(task).from_pretrained(
-        package_dir, trust_remote_code=False, session_options=session_options(threads)
-    )
+    """(a) PyTorch on the source, (b) Optimum on its dynamic-axes export, (c) create_pipeline on the package
+    (`on`: threads, and the target of (c))."""
+    threads, target = on
+    model, _ = load_ort_model(task, package_dir, session_options(threads), target=target)
     dynamic = optimum_dynamic_export(source, task, dynamic_dir)
     loaded = modality.load_processor(str(source), trust_remote_code=False)
     return {

@@ -20,6 +20,7 @@ from modelexport_core.package.shapes import detect_shapes
 from modelexport_core.serve.routing import routed_processor
 from modelexport_core.targets.cpu import CPU
 from modelexport_core.targets.registry import session_options, target_session
+from modelexport_core.targets.target import ExecutionTarget
 
 
 def median_seconds(run: Callable[[], Any], warmup: int, repeats: int) -> float:
@@ -35,14 +36,19 @@ def median_seconds(run: Callable[[], Any], warmup: int, repeats: int) -> float:
 
 
 def raw_session_runner(
-    package_dir: Path, processor: Any, inputs: list[Any], threads: int, processor_kwargs: dict[str, Any]
+    package_dir: Path,
+    processor: Any,
+    inputs: list[Any],
+    threads: int,
+    processor_kwargs: dict[str, Any],
+    target: ExecutionTarget = CPU,
 ) -> tuple[Callable, float]:
-    """A runner that feeds pre-processed fixed-shape batches straight to an InferenceSession.
+    """A runner that feeds pre-processed fixed-shape batches straight to an InferenceSession on `target`.
 
     Each input is cut into blocks of the fixed batch of its own batch axis (CLIP: images and candidate texts),
     the last block padded, and every combination of blocks is one run.
     """
-    session = target_session(str(package_dir / MODEL_FILE), CPU, threads=threads)
+    session = target_session(str(package_dir / MODEL_FILE), target, threads=threads)
     names = {i.name for i in session.get_inputs()}
     batch = processor.batch_size
     detected = detect_shapes(package_dir / MODEL_FILE)
