@@ -1,4 +1,4 @@
-"""The `modelexport` command line: export, validate, sign, inspect, compare, plugins list, benchmark."""
+"""The `modelexport` command line: export, validate, sign, compile, inspect, compare, plugins list, benchmark."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from modelexport_core.plugins.manager import list_plugins
 from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT, describe_quantization
 from modelexport_core.serve.samples import package_inputs
 from modelexport_core.targets.compare import compare_on_target
+from modelexport_core.targets.compile import compile_package
 from modelexport_core.targets.registry import get_target
 from modelexport_core.targets.validate import DEFAULT_TOLERANCE, MIN_PSNR_DB, validate_every_graph_on_target
 
@@ -201,6 +202,20 @@ def sign_command(
         raise ModelExportError(f"Package directory not found: {package}")
     signature = sign_package(package, private_key, password)
     render.console.print(f"Signed {package}: {signature}", highlight=False)
+
+
+@app.command("compile")
+@user_errors
+def compile_command(
+    package: Annotated[Path, typer.Argument(help="Package directory.")],
+    target: Annotated[str, typer.Option(help="The target to compile for (e.g. qnn-htp).")],
+) -> None:
+    """Precompile every graph for a target (EP context models in PACKAGE/compiled/TARGET/, listed with sha256);
+    create_pipeline(target=...) loads them without compiling again."""
+    if not package.is_dir():
+        raise ModelExportError(f"Package directory not found: {package}")
+    written = compile_package(package, get_target(target))
+    render.console.print(f"Compiled {package} for {target}: {', '.join(written)}", highlight=False)
 
 
 @app.command("inspect")

@@ -6,13 +6,21 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import onnx
 import pytest
 
-from modelexport_core import ModelExportError, create_pipeline, export, get_target, validate_every_graph_on_target
+from modelexport_core import (
+    ModelExportError,
+    create_pipeline,
+    export,
+    get_target,
+    validate_every_graph_on_target,
+    validate_optimum_compatibility,
+)
 from modelexport_core.package.hierarchy import MODULE_PATH, iter_nodes, node_tags
 from modelexport_core.quantize.gate import CALIBRATION_SIZE
 from modelexport_text.corpus import corpus_sentences
@@ -129,3 +137,26 @@ def test_benchmark_runs_our_pipeline_and_the_raw_session_on_the_target(exported,
 
     rows = run_benchmark(exported("w8a16"), tiny_bert_dir, count=2, warmup=0, repeats=1, target="qnn-htp")
     assert rows and all(row.seconds["modelexport"] > 0 and row.seconds["onnxruntime"] > 0 for row in rows)
+
+
+@needs_qnn
+def test_a_compiled_package_serves_on_the_htp_and_a_tampered_context_fails_validate(exported, tmp_path: Path) -> None:
+    package = shutil.copytree(exported("w8a16"), tmp_path / "compiled")
+    run = invoke("compile", package, "--target", "qnn-htp")
+    assert run.returncode == 0, run.stdout + run.stderr
+    listed = json.loads((package / "export_metadata.json").read_text())["compiled"]["qnn-htp"]
+    assert sorted(listed) == [f"compiled/qnn-htp/{stem}_ctx{end}" for stem in ("model", "model_seq16")
+                              for end in (".onnx", "_qnn.bin")]  # fmt: skip
+    assert validate_optimum_compatibility(package).ok
+    loaded = create_pipeline(TASK, package, target="qnn-htp")
+    assert str(loaded.model.model.model.path).endswith("compiled/qnn-htp/model_ctx.onnx")  # adapter -> ORTModel
+    assert loaded(TEXTS) == create_pipeline(TASK, exported("w8a16"), target="qnn-htp")(TEXTS)
+    with (package / "compiled/qnn-htp/model_ctx_qnn.bin").open("ab") as binary:
+        binary.write(b"\0")
+    report = validate_optimum_compatibility(package)
+    assert report.first_failure() == "files: compiled/qnn-htp/model_ctx_qnn.bin does not match its recorded sha256"
+    assert_user_error(invoke("compile", package, "--target", "qnn-htp"), "is not compiled: compiled/qnn-htp/")
+
+
+def test_the_cpu_has_nothing_to_compile(exported) -> None:
+    assert_user_error(invoke("compile", exported("w8a16"), "--target", "cpu"), "cpu target has nothing to compile")

@@ -39,6 +39,12 @@ def bucket_file(size: int, largest: int) -> str:
     return MODEL_FILE if size == largest else f"model_seq{size}.onnx"
 
 
+def graph_files(model_file: Path) -> list[str]:
+    """The package's graphs: model.onnx (named as given), then each other shape bucket's."""
+    buckets = read_buckets(model_file, "metadata_props")
+    return [model_file.name, *(name for name in buckets if name != MODEL_FILE)]
+
+
 def read_buckets(model_file: Path, source: str) -> dict[str, InputShapes]:
     """The package's buckets (file -> input shapes) from the source its shapes came from; {} if none."""
     if source == "export_metadata":

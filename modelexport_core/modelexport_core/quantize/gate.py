@@ -83,7 +83,14 @@ def agreement(
             scores.extend(same[mask.astype(bool)] if mask is not None else same.reshape(-1))
     metric = "cosine" if embedding else "top1_agreement"
     value = float(np.min(scores)) if embedding else float(np.mean(scores))
-    return {"metric": metric, "value": round(value, 6), "max_deviation": round(deviation, 6), "inputs": len(scores)}
+    mean = {"mean": round(float(np.mean(scores)), 6)} if embedding else {}
+    return {
+        "metric": metric,
+        "value": round(value, 6),
+        **mean,
+        "max_deviation": round(deviation, 6),
+        "inputs": len(scores),
+    }
 
 
 def _real_positions(feed: dict[str, np.ndarray], modality: Modality, output: np.ndarray) -> np.ndarray | None:
@@ -146,18 +153,25 @@ def quantize_with_gate(
         }
         outputs = first_outputs(converted, batches)
         trials[tuple(kept)] = converted, agreement(task, modality, reference, outputs, feeds, rows)
-        return trials[tuple(kept)][1]["value"] >= min_agreement
+        return _passes(trials[tuple(kept)][1], min_agreement, precision)
 
     graph, ranking = on_one_graph(calibration[next(iter(models))] or feeds[:1], buckets)
     kept, sensitivity = select_kept_modules(prepared[graph], ranking, accepts, precision.proxy)
     converted, results = trials[tuple(kept)]
     report = _gate_report(precision, results, min_agreement, kept, sensitivity, preparation)
-    if results["value"] < min_agreement:
+    if not _passes(results, min_agreement, precision):
+        mean = f" (mean {results['mean']:.6f}, minimum {precision.min_mean})" if "mean" in results else ""
         raise ModelExportError(
-            f"{precision.name} {results['metric']} {results['value']:.6f} is below --min-agreement {min_agreement} "
-            f"even with {len(kept)} modules kept at {precision.kept_at}: export without it, or lower --min-agreement"
+            f"{precision.name} {results['metric']} {results['value']:.6f}{mean} is below --min-agreement "
+            f"{min_agreement} even with {len(kept)} modules kept at {precision.kept_at}: export without it, or "
+            "lower --min-agreement"
         )
     return {n: converted.get(n) or precision.convert(prepared[n], kept, calibration[n]) for n in models}, report
+
+
+def _passes(results: dict[str, Any], min_agreement: float, precision: Precision) -> bool:
+    """The worst agreement at least `min_agreement`, and the mean cosine at least the precision's own minimum."""
+    return results["value"] >= min_agreement and results.get("mean", 1.0) >= precision.min_mean
 
 
 def _held_out_batches(

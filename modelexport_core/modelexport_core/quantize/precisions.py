@@ -13,6 +13,8 @@ from modelexport_core.quantize.int8 import quantize_graph
 from modelexport_core.quantize.qdq import eight_bit_weights, prepare_for_qdq, quantize_qdq
 from modelexport_core.quantize.search import Convert, Feeds
 
+NPU_MIN_MEAN = 0.998  # embeddings of an NPU package: the mean cosine to fp32 the gate asks for beside the worst
+
 
 @dataclass(frozen=True)
 class Precision:
@@ -26,6 +28,7 @@ class Precision:
     proxy: Convert
     prepare: Callable[[onnx.ModelProto], dict[str, int]] | None = None
     calibrated: bool = False
+    min_mean: float = 0.0  # embeddings: the mean cosine the gate also asks for, beside the worst
 
 
 PRECISIONS = {
@@ -46,6 +49,7 @@ PRECISIONS = {
             eight_bit_weights,
             prepare_for_qdq,
             calibrated=True,
+            min_mean=NPU_MIN_MEAN,
         ),
         Precision(
             "w8a8",
@@ -55,6 +59,7 @@ PRECISIONS = {
             eight_bit_weights,
             prepare_for_qdq,
             calibrated=True,
+            min_mean=NPU_MIN_MEAN,
         ),
         Precision(
             "fp16",
@@ -62,6 +67,7 @@ PRECISIONS = {
             "fp32",
             lambda graph, kept, _: to_fp16(graph, kept),
             to_fp16,
+            min_mean=NPU_MIN_MEAN,
         ),
     )
 }

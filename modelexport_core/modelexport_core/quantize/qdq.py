@@ -64,14 +64,17 @@ def quantize_qdq(
     bare = onnx.ModelProto()
     bare.CopyFrom(model)
     del bare.metadata_props[:]  # onnxruntime's save-and-reload inside quantization trips over them
-    config = get_qnn_qdq_config(
-        bare,
-        _Reader(calibration),
-        activation_type=QuantType.QUInt16 if activation_bits == 16 else QuantType.QUInt8,
-        weight_type=QuantType.QUInt8,
-        init_overrides=_sixteen_bits(model, keep_16bit) or None,
-    )
-    with tempfile.TemporaryDirectory() as directory, quieted("root"):
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        quieted("root"),
+    ):  # it warns of our 16-bit weights (the HTP runs them)
+        config = get_qnn_qdq_config(
+            bare,
+            _Reader(calibration),
+            activation_type=QuantType.QUInt16 if activation_bits == 16 else QuantType.QUInt8,
+            weight_type=QuantType.QUInt8,
+            init_overrides=_sixteen_bits(model, keep_16bit) or None,
+        )
         quantize(bare, Path(directory) / "qdq.onnx", config)
         quantized = onnx.load(Path(directory) / "qdq.onnx")
     retag(quantized, model)

@@ -8,6 +8,7 @@ from typing import Any
 from modelexport_core.errors import remote_code_refused
 from modelexport_core.package.layout import find_model_file
 from modelexport_core.package.ort_model import ort_model_class
+from modelexport_core.targets.compile import compiled_graph
 from modelexport_core.targets.cpu import CPU_PROVIDER
 from modelexport_core.targets.registry import target_session
 from modelexport_core.targets.target import ExecutionTarget
@@ -22,7 +23,8 @@ def load_ort_model(
 ) -> tuple[Any, Path]:
     """An ORTModel and its model file, from a package dir, a path to model.onnx, or an ORTModel; a config that
     needs its own code is refused in one line unless `trust_remote_code`. On a `target` other than the CPU, the
-    session runs there with CPU fallback disabled (a node the target refuses is an error, not a slow surprise)."""
+    session runs there with CPU fallback disabled (a node the target refuses is an error, not a slow surprise),
+    from the package's compiled graph for that target when it has one."""
     from optimum.onnxruntime import ORTModel
     from transformers import AutoConfig
 
@@ -40,6 +42,7 @@ def load_ort_model(
             )
         else:
             config = AutoConfig.from_pretrained(model_file.parent, trust_remote_code=trust_remote_code)
-            session = target_session(str(model_file), target, options=session_options)
+            compiled = compiled_graph(model_file, target)  # precompiled by `modelexport compile`: loads at once
+            session = target_session(str(compiled or model_file), target, options=session_options)
             loaded = model_class(config=config, session=session)
     return loaded, model_file

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 
 from modelexport_core.errors import ModelExportError
-from modelexport_core.package.buckets import read_buckets
+from modelexport_core.package.buckets import graph_files
 from modelexport_core.package.hierarchy import iter_nodes
-from modelexport_core.package.layout import MODEL_FILE, find_model_file, io_signature, load_graph
+from modelexport_core.package.layout import find_model_file, io_signature, load_graph
 from modelexport_core.package.validate import signature_inputs
 from modelexport_core.targets.cpu import CPU
 from modelexport_core.targets.deviation import agreement, deviation
@@ -129,8 +129,7 @@ def validate_every_graph_on_target(
     package: str | Path, target: ExecutionTarget, tolerance: float = DEFAULT_TOLERANCE, min_psnr: float = MIN_PSNR_DB
 ) -> list[TargetReport]:
     """`validate_on_target` on every graph of the package: model.onnx, then each other shape bucket."""
-    buckets = read_buckets(find_model_file(package), "metadata_props")
-    graphs = [MODEL_FILE, *(name for name in buckets if name != MODEL_FILE)]
+    graphs = graph_files(find_model_file(package))
     return [
         validate_on_target(package, target, tolerance=tolerance, graph=graph, min_psnr=min_psnr) for graph in graphs
     ]

@@ -11,6 +11,7 @@ import functools
 import os
 import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 from modelexport_core.plugins.hookspecs import hookimpl
@@ -59,15 +60,30 @@ def _native_stdout_silenced() -> Iterator[None]:
         os.close(saved)
 
 
-def _session(model: str | bytes, options: Any) -> Any:
-    import onnxruntime
+def _on_the_htp(options: Any) -> Any:
     import onnxruntime_qnn
 
     options.add_provider_for_devices(
         _qnn_devices(), {"backend_path": onnxruntime_qnn.get_qnn_htp_path(), **HTP_OPTIONS}
     )
+    return options
+
+
+def _session(model: str | bytes, options: Any) -> Any:
+    import onnxruntime
+
     with _native_stdout_silenced():
-        return onnxruntime.InferenceSession(model, sess_options=options)
+        return onnxruntime.InferenceSession(model, sess_options=_on_the_htp(options))
+
+
+def _compile(model: Path, output: Path) -> None:
+    """The HTP's EP context model of `model` (its context binary beside it, `<output>_qnn.bin`)."""
+    import onnxruntime
+
+    options = _on_the_htp(onnxruntime.SessionOptions())
+    options.log_severity_level = 3
+    with _native_stdout_silenced():
+        onnxruntime.ModelCompiler(options, str(model)).compile_to_file(str(output))
 
 
 QNN_HTP = ExecutionTarget(
@@ -78,6 +94,7 @@ QNN_HTP = ExecutionTarget(
     install_hint="pip install 'modelexport-core[qnn]'",
     refused_ops={op: _DYNAMIC_INT8.format(op=op) for op in ("DynamicQuantizeLinear", "MatMulInteger", "ConvInteger")},
     export_rewrites=(materialize_broadcasts_into_layernorm, masked_fills_as_where),
+    compile=_compile,
 )
 
 
