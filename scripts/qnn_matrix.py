@@ -8,6 +8,7 @@ A new task gets its column by adding one `MatrixRow`.
 from __future__ import annotations
 
 import functools
+import json
 import sys
 import tempfile
 from collections.abc import Callable
@@ -95,16 +96,41 @@ class MatrixResult:
         return placed if self.deviation is None else f"{placed}, {self.deviation:.2%}"
 
 
-def export_row(row: MatrixRow, workdir: Path, target: str | None = "qnn-htp") -> Path:
-    """Build the row's tiny model and export it at BATCH_SIZE (with `target`'s rewrites when given)."""
+def export_row(row: MatrixRow, workdir: Path, target: str | None = "qnn-htp", quantize: str | None = None) -> Path:
+    """Build the row's tiny model and export it at BATCH_SIZE (with `target`'s rewrites when given, at the
+    `quantize` precision when given, whatever its agreement: the matrix reports it)."""
     from modelexport_core import export
     from modelexport_core.quiet import quieted
 
     model_dir = workdir / "model" if (workdir / "model").is_dir() else row.build(workdir / "model")
-    out_dir = workdir / f"package-{target or 'plain'}"
+    out_dir = workdir / f"package-{target or 'plain'}-{quantize or 'fp32'}"
     with quieted("transformers", stdout=True):
-        export(model_dir, out_dir, task=row.task, batch_size=BATCH_SIZE, target=target, validate=False, **row.shapes)
+        export(
+            model_dir, out_dir, task=row.task, batch_size=BATCH_SIZE, target=target, quantize=quantize,
+            min_agreement=0.0, validate=False, **row.shapes,
+        )  # fmt: skip
     return out_dir
+
+
+def gate_of(package: Path) -> str:
+    """The agreement with fp32 as the matrix shows it (`top1_agreement 1.0000`), and whether the default gate
+    (0.99) would let the package be written."""
+    from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT
+
+    gate = json.loads((package / "export_metadata.json").read_text())["quantization"]
+    refused = "" if gate["value"] >= DEFAULT_MIN_AGREEMENT else f" (below {DEFAULT_MIN_AGREEMENT}: the gate refuses it)"
+    return f"{gate['metric']} {gate['value']:.4f}{refused}"
+
+
+def measure_w8a16(row: MatrixRow, workdir: Path) -> str:
+    """The w8a16 cell: placement and deviation on the HTP and the agreement with fp32, or why there is none."""
+    from modelexport_core import ModelExportError
+
+    try:
+        package = export_row(row, workdir, quantize="w8a16")
+    except ModelExportError as err:
+        return f"no: {err}"
+    return f"{measure(row, package).cell()}; {gate_of(package)}"
 
 
 def measure(row: MatrixRow, package: Path) -> MatrixResult:
@@ -117,13 +143,17 @@ def measure(row: MatrixRow, package: Path) -> MatrixResult:
     return MatrixResult(row, not report.fallback, deviation)
 
 
-def markdown(after: list[MatrixResult], before: list[MatrixResult] | None = None) -> str:
-    """The matrix rows: task, model, qnn-htp cell (and the plain export's cell when given)."""
+def markdown(
+    after: list[MatrixResult], before: list[MatrixResult] | None = None, w8a16: list[str] | None = None
+) -> str:
+    """The matrix rows: task, model, qnn-htp cell (and the plain export's and the w8a16 export's when given)."""
     header = "| task | tiny model | qnn-htp: all nodes on QNN, max deviation |"
-    lines = [header + (" plain export (no --target) |" if before else ""), "|---|---|---|" + ("---|" if before else "")]
+    header += " plain export (no --target) |" if before else ""
+    header += " w8a16: on QNN, deviation; agreement with fp32 |" if w8a16 else ""
+    lines = [header, "|---" * header.count(" |") + "|"]
     for index, result in enumerate(after):
         cells = [result.row.task, result.row.model, result.cell()] + ([before[index].cell()] if before else [])
-        lines.append("| " + " | ".join(cells) + " |")
+        lines.append("| " + " | ".join(cells + ([w8a16[index]] if w8a16 else [])) + " |")
     return "\n".join(lines)
 
 
@@ -131,13 +161,15 @@ def main(argv: list[str]) -> None:
     """Measure every row (qnn-htp export, and a plain export beside it) and print the markdown."""
     after: list[MatrixResult] = []
     before: list[MatrixResult] = []
+    w8a16: list[str] = []
     for row in ROWS:
         with tempfile.TemporaryDirectory() as scratch:
             workdir = Path(scratch)
             after.append(measure(row, export_row(row, workdir)))
             before.append(measure(row, export_row(row, workdir, target=None)))
+            w8a16.append(measure_w8a16(row, workdir))
         print(f"measured {row.id}", file=sys.stderr)
-    print(markdown(after, before))
+    print(markdown(after, before, w8a16))
 
 
 if __name__ == "__main__":
