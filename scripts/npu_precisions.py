@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from modelexport_core import create_pipeline, export
+from modelexport_core import ModelExportError, create_pipeline, export
 from modelexport_core.quantize.gate import CALIBRATION_SIZE
 from modelexport_text.corpus import corpus_sentences
 
@@ -78,7 +78,11 @@ def main() -> None:
     held_out = list(corpus_sentences())[CALIBRATION_SIZE:]
     reference = pytorch_vectors(held_out)
     for precision in precisions:
-        print(json.dumps(report(precision, export_at(precision, out_root), held_out, reference)), flush=True)
+        try:
+            row = report(precision, export_at(precision, out_root), held_out, reference)
+        except ModelExportError as err:
+            row = {"precision": precision, "refused": str(err)}
+        print(json.dumps(row), flush=True)
 
 
 if __name__ == "__main__":

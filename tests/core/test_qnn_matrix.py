@@ -15,7 +15,17 @@ from modelexport_core.targets.registry import apply_export_rewrites, get_target
 from modelexport_core.targets.validate import DEFAULT_TOLERANCE
 
 from conftest import TEXT_SEQUENCE_LENGTH
-from qnn_matrix import BATCH_SIZE, ROWS, TEXT_SHAPES, MatrixResult, MatrixRow, export_row, markdown, measure
+from qnn_matrix import (
+    BATCH_SIZE,
+    ROWS,
+    TEXT_SHAPES,
+    MatrixResult,
+    MatrixRow,
+    export_row,
+    markdown,
+    measure,
+    measure_w8a16,
+)
 
 pytest.importorskip(
     "onnxruntime_qnn", reason="needs onnxruntime-qnn: pip install 'modelexport-core[qnn]' (make setup installs it)"
@@ -56,6 +66,17 @@ def test_every_task_runs_wholly_on_qnn_within_tolerance(row: MatrixRow, measured
     _, result = measured(row)
     assert result.all_on_qnn, f"{row.id}: nodes fall back to the CPU"
     assert result.deviation is not None and result.deviation <= DEFAULT_TOLERANCE, result.cell()
+
+
+@pytest.mark.parametrize("row", TEST_ROWS, ids=[row.id for row in TEST_ROWS])
+def test_every_task_at_w8a16_runs_wholly_on_qnn_or_says_why_not(row: MatrixRow, tmp_path: Path) -> None:
+    """The w8a16 column: every node on QNN and the agreement with fp32 measured; a modality without a corpus has
+    nothing to calibrate with, and says so."""
+    cell = measure_w8a16(row, tmp_path)
+    if row.task in ("zero-shot-image-classification", "document-question-answering"):
+        assert cell.startswith("no: w8a16 needs calibration inputs, and the "), cell
+    else:
+        assert cell.startswith("yes, ") and ("; cosine 0." in cell or "; top1_agreement " in cell), cell
 
 
 def test_every_supported_task_has_a_row() -> None:

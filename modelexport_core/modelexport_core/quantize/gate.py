@@ -138,6 +138,11 @@ def quantize_with_gate(
         name: _fixed_processor(model, modality, processor_dir, trust_remote_code) for name, model in models.items()
     }
     corpus = modality.corpus()
+    if precision.calibrated and not corpus:
+        raise ModelExportError(
+            f"{precision.name} needs calibration inputs, and the {modality.name} plugin has no corpus "
+            "(Modality.corpus): export without --quantize, or with --dtype fp16"
+        )
     calibration = {
         name: realistic_feeds(models[name], processors[name], corpus[:CALIBRATION_SIZE])[0] for name in models
     }
