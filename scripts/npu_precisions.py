@@ -61,8 +61,46 @@ def report(precision: str, out_dir: Path, held_out: list[str], reference: list[n
         "gate": {k: metadata.get("quantization", {}).get(k) for k in ("metric", "value", "inputs")},
     }
     if precision != "fp32":
+        row["nodes_off_the_htp"] = off_the_htp(out_dir)
         row["htp_vs_cpu_cosine"] = on_the_htp(out_dir, held_out[:HTP_SENTENCES])
     return row
+
+
+def off_the_htp(out_dir: Path) -> dict[str, int]:
+    """Per graph (every bucket), how many nodes onnxruntime would leave to the CPU on the HTP."""
+    from modelexport_core import get_target
+    from modelexport_core.package.buckets import graph_files
+    from modelexport_core.targets.placement import node_placement
+
+    htp = get_target("qnn-htp")
+    placed = {graph: node_placement(out_dir / graph, htp) for graph in graph_files(out_dir / "model.onnx")}
+    return {graph: sum(node.provider != htp.provider for node in nodes) for graph, nodes in placed.items()}
+
+
+def session_seconds(out_dir: Path) -> dict[str, float]:
+    """Median seconds to create the largest graph's HTP session, from model.onnx and from `compile`'s context."""
+    import shutil
+
+    from modelexport_core import get_target
+    from modelexport_core.targets.compile import compile_package, compiled_graph
+    from modelexport_core.targets.registry import target_session
+
+    htp, compiled = get_target("qnn-htp"), out_dir.with_name(out_dir.name + "-compiled")
+    if not compiled.exists():
+        shutil.copytree(out_dir, compiled)
+        compile_package(compiled, htp)
+    timings = {}
+    for name, model in (
+        ("model.onnx", out_dir / "model.onnx"),
+        ("compiled", compiled_graph(compiled / "model.onnx", htp)),
+    ):
+        runs = []
+        for _ in range(3):
+            start = time.perf_counter()
+            target_session(str(model), htp)
+            runs.append(time.perf_counter() - start)
+        timings[name] = round(sorted(runs)[1], 3)
+    return timings
 
 
 def on_the_htp(out_dir: Path, sentences: list[str]) -> float:
@@ -83,6 +121,8 @@ def main() -> None:
         except ModelExportError as err:
             row = {"precision": precision, "refused": str(err)}
         print(json.dumps(row), flush=True)
+        if precision == "w8a16" and "refused" not in row:
+            print(json.dumps({"w8a16 session creation seconds": session_seconds(out_root / "minilm-w8a16")}))
 
 
 if __name__ == "__main__":
