@@ -142,7 +142,7 @@ def test_validate_target_refuses_dynamic_int8_in_one_line(package: Path, tmp_pat
         run_modelexport("validate", quantized, "--target", "qnn-htp"),
         "dynamic int8 quantization",
         "a CPU-only feature that QNN refuses",
-        "static QDQ",
+        "export with --quantize w8a16 or w8a8 for NPUs",
     )
     assert line.startswith("Error: int8 holds DynamicQuantizeLinear nodes")
 
