@@ -23,12 +23,13 @@ from modelexport_core.errors import TRACEBACK_ENV, ModelExportError, one_line
 from modelexport_core.exporter.api import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET, export
 from modelexport_core.exporter.dims import parse_input_shapes
 from modelexport_core.package.buckets import parse_sizes
+from modelexport_core.package.files import package_storage
 from modelexport_core.package.hierarchy import package_hierarchy
-from modelexport_core.package.layout import read_export_metadata
+from modelexport_core.package.layout import find_model_file, read_export_metadata
 from modelexport_core.package.signing import sign_package
 from modelexport_core.package.validate import validate_optimum_compatibility
 from modelexport_core.plugins.manager import list_plugins
-from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT, describe_quantization
+from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT
 from modelexport_core.serve.samples import package_inputs
 from modelexport_core.targets.compare import compare_on_target
 from modelexport_core.targets.compile import compile_package
@@ -44,6 +45,7 @@ plugins_app = typer.Typer(help="Installed modelexport plugins.", no_args_is_help
 app.add_typer(plugins_app, name="plugins")
 
 F = TypeVar("F", bound=Callable[..., Any])
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout (and nothing else there).")]
 
 
 def user_errors(command: F) -> F:
@@ -110,6 +112,7 @@ def export_command(
         float, typer.Option(min=0.0, max=1.0, help="The gate: worst cosine (embeddings) or top-1 agreement.")
     ] = DEFAULT_MIN_AGREEMENT,
     target: Annotated[str | None, typer.Option(help="Apply this target's graph rewrites (e.g. qnn-htp).")] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Export MODEL to OUT_DIR: model.onnx (static, tagged), config.json, preprocessor files, metadata."""
     metadata = export(
@@ -135,7 +138,7 @@ def export_command(
         target=target,
         progress=lambda message: render.err_console.print(f"[cyan]>[/cyan] {message}", highlight=False),
     )
-    render.export_summary(metadata, out_dir)
+    _show(metadata, as_json, lambda _: render.export_summary(metadata, out_dir))
 
 
 @app.command("validate")
@@ -159,6 +162,7 @@ def validate_command(
     public_key: Annotated[
         Path | None, typer.Option(help="Also check the package against its signature (see `sign`).")
     ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Check a package: signature (--public-key), files and sha256, onnx.checker, static dims, config, Optimum load
     and forward.
@@ -172,18 +176,14 @@ def validate_command(
         raise ModelExportError("--public-key goes with validate without --target: check the signature first")
     if target is not None:
         tolerance = DEFAULT_TOLERANCE if tolerance is None else tolerance
-        target_reports = validate_every_graph_on_target(package, get_target(target), tolerance, min_psnr)
-        for target_report in target_reports:
-            if len(target_reports) > 1:
-                render.console.print(f"[bold]{target_report.graph}[/bold]", highlight=False)
-            render.target_report(target_report)
+        reports = validate_every_graph_on_target(package, get_target(target), tolerance, min_psnr)
         gate = (read_export_metadata(package) or {}).get("quantization", {})
-        if "precision" in gate:
-            render.console.print(f"agreement with fp32 at export: {describe_quantization(gate)}", highlight=False)
-        raise typer.Exit(0 if all(r.ok for r in target_reports) else 1)
+        data = {"ok": all(r.ok for r in reports), "graphs": [r.to_dict() for r in reports], "agreement": gate or None}
+        _show(data, as_json, lambda _: render.target_reports(reports, gate))
+        raise typer.Exit(0 if data["ok"] else 1)
 
     report = validate_optimum_compatibility(package, trust_remote_code=trust_remote_code, public_key=public_key)
-    render.validation(report)
+    _show(report.to_dict(), as_json, lambda _: render.validation(report))
     raise typer.Exit(0 if report.ok else 1)
 
 
@@ -195,13 +195,15 @@ def sign_command(
     password: Annotated[
         str | None, typer.Option(envvar="MODELEXPORT_KEY_PASSWORD", help="The private key's password, if any.")
     ] = None,
+    as_json: AsJson = False,
 ) -> None:
     """Sign a package (OpenSSF model-signing): PACKAGE/model.sig covers every file; `validate --public-key` checks
     it."""
     if not package.is_dir():
         raise ModelExportError(f"Package directory not found: {package}")
     signature = sign_package(package, private_key, password)
-    render.console.print(f"Signed {package}: {signature}", highlight=False)
+    data = {"package": str(package), "signature": str(signature)}
+    _show(data, as_json, lambda _: render.console.print(f"Signed {package}: {signature}", highlight=False))
 
 
 @app.command("compile")
@@ -209,24 +211,26 @@ def sign_command(
 def compile_command(
     package: Annotated[Path, typer.Argument(help="Package directory.")],
     target: Annotated[str, typer.Option(help="The target to compile for (e.g. qnn-htp).")],
+    as_json: AsJson = False,
 ) -> None:
     """Precompile every graph for a target (EP context models in PACKAGE/compiled/TARGET/, listed with sha256);
     create_pipeline(target=...) loads them without compiling again."""
     if not package.is_dir():
         raise ModelExportError(f"Package directory not found: {package}")
     written = compile_package(package, get_target(target))
-    render.console.print(f"Compiled {package} for {target}: {', '.join(written)}", highlight=False)
+    data = {"package": str(package), "target": target, "files": written}
+    _show(data, as_json, lambda _: render.console.print(f"Compiled {package} for {target}: {', '.join(written)}"))
 
 
 @app.command("inspect")
 @user_errors
 def inspect_command(
     package: Annotated[Path, typer.Argument(help="Package directory or model.onnx.")],
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: AsJson = False,
 ) -> None:
-    """Print the module tree of a package with the node count of each module."""
-    hierarchy = package_hierarchy(package)
-    _show(hierarchy, as_json, render.hierarchy)
+    """Print the module tree of a package with the node count of each module, and its storage."""
+    data = {**package_hierarchy(package), "storage": package_storage(find_model_file(package).parent)}
+    _show(data, as_json, render.hierarchy)
 
 
 @app.command("compare")
@@ -237,7 +241,7 @@ def compare_command(
     reference: Annotated[str, typer.Option(help="The target taken as exact.")] = "cpu",
     text: Annotated[list[str] | None, typer.Option(help="An input text (repeat for a batch).")] = None,
     image: Annotated[list[Path] | None, typer.Option(help="An input image file (repeat for a batch).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: AsJson = False,
 ) -> None:
     """Print the module tree with the largest deviation of each module's outputs, target vs reference."""
     if not package.is_dir():
@@ -268,7 +272,7 @@ def benchmark_command(
     threads: Annotated[int, typer.Option(min=1, help="Threads for torch and onnxruntime alike.")] = 1,
     warmup: Annotated[int, typer.Option(min=0)] = 2,
     repeats: Annotated[int, typer.Option(min=1)] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    as_json: AsJson = False,
     corpus: Annotated[bool, typer.Option("--corpus", help="Run the modality's realistic corpus instead.")] = False,
     int8: Annotated[Path | None, typer.Option(help="With --corpus: an int8 package of the model to compare.")] = None,
     target: Annotated[str, typer.Option(help="Where our pipeline and the raw session run (e.g. qnn-htp).")] = "cpu",

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Column, Table
 from rich.tree import Tree
 
+from modelexport_core.quantize.gate import describe_quantization
 from modelexport_core.targets.compare import JUMP_FACTOR
 
 console = Console(soft_wrap=True)
@@ -68,6 +69,16 @@ def target_report(report: Any) -> None:
     )
 
 
+def target_reports(reports: list[Any], gate: dict[str, Any]) -> None:
+    """`validate --target`: each graph's report (named when there are several), then the export's gate."""
+    for report in reports:
+        if len(reports) > 1:
+            console.print(f"[bold]{report.graph}[/bold]", highlight=False)
+        target_report(report)
+    if "precision" in gate:
+        console.print(f"agreement with fp32 at export: {describe_quantization(gate)}", highlight=False)
+
+
 def hierarchy(summary: dict[str, Any]) -> None:
     """The module tree of `inspect`, with node counts."""
     tree = Tree(_tree_label(summary["tree"]))
@@ -78,6 +89,10 @@ def hierarchy(summary: dict[str, Any]) -> None:
         f"{summary['root_fallback_nodes']} attributed to the root",
         highlight=False,
     )
+    storage = summary["storage"]
+    shared = storage["shared_weights"]
+    saved = f"; the graphs share one weights file, saving {shared['shared_bytes'] / 1e6:.1f} MB" if shared else ""
+    console.print(f"{len(storage['files'])} files, {storage['total_bytes'] / 1e6:.1f} MB{saved}", highlight=False)
 
 
 def comparison(result: Any) -> None:

@@ -275,10 +275,14 @@ def test_inspect_prints_the_module_tree_with_node_counts(package: Path) -> None:
     assert run.stdout.count("query Linear") == 2  # one per layer
 
 
-def test_inspect_json_prints_the_recorded_hierarchy(package: Path) -> None:
+def test_inspect_json_prints_the_recorded_hierarchy_and_the_storage(package: Path) -> None:
     run = run_modelexport("inspect", package, "--json")
     assert run.returncode == 0, run.stderr
-    assert json.loads(run.stdout) == _metadata(package)["hierarchy"]
+    printed = json.loads(run.stdout)
+    storage = printed.pop("storage")
+    assert printed == _metadata(package)["hierarchy"]
+    on_disk = {p.name: p.stat().st_size for p in package.iterdir()}
+    assert storage["files"] == on_disk and storage["total_bytes"] == sum(on_disk.values())
 
 
 def test_inspect_a_lone_model_onnx_recounts_from_the_node_tags(package: Path, tmp_path: Path) -> None:

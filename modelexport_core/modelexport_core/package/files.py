@@ -9,9 +9,11 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from modelexport_core.errors import ExportStateError
 from modelexport_core.package.claim import REPLACED_MARK, STAGING_MARK, claimed, hidden_sibling, remove_stale
+from modelexport_core.package.layout import read_export_metadata
 
 
 def sha256_of(path: Path) -> str:
@@ -121,3 +123,11 @@ def _replace(staging: Path, out_dir: Path, before: tuple[int, int] | None, force
     out_dir.rename(old)
     staging.rename(out_dir)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def package_storage(directory: Path) -> dict[str, Any]:
+    """Bytes per file of a package directory, their total, and what its graphs share (`export_metadata.json`'s
+    `shared_weights`: the weights file's bytes, and the bytes it saves against one copy per graph)."""
+    files = {p.relative_to(directory).as_posix(): p.stat().st_size for p in sorted(directory.rglob("*")) if p.is_file()}
+    shared = (read_export_metadata(directory) or {}).get("shared_weights")
+    return {"files": files, "total_bytes": sum(files.values()), "shared_weights": shared}

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -67,6 +69,13 @@ class TargetReport:
     def ok(self) -> bool:
         within = all(d.within(self.tolerance, self.min_psnr) for d in self.deviations)
         return not self.fallback and bool(self.deviations) and within
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready (an infinite PSNR, identical outputs, as null), with the verdict."""
+        data = asdict(self)
+        for output in data["deviations"]:
+            output["psnr"] = output["psnr"] if math.isfinite(output["psnr"]) else None
+        return {**data, "ok": self.ok}
 
 
 def refuse_unsupported_ops(model_file: Path, target: ExecutionTarget) -> None:
