@@ -10,6 +10,7 @@ from modelexport_core.package.validate import validate_optimum_compatibility
 from modelexport_core.plugins.hookspecs import hookimpl
 from modelexport_core.plugins.modality import Modality, copy_pretrained
 from modelexport_core.serve.auto import ONNXAutoProcessor
+from modelexport_core.serve.auto_model import AutoModelForONNX
 from modelexport_core.serve.fixed import FixedShapeProcessor
 from modelexport_core.serve.pipeline import create_pipeline
 from modelexport_core.targets.compare import compare_on_target
@@ -18,6 +19,7 @@ from modelexport_core.targets.target import ExecutionTarget
 from modelexport_core.targets.validate import validate_every_graph_on_target, validate_on_target
 
 __all__ = [
+    "AutoModelForONNX",
     "DetectedShapes",
     "ExecutionTarget",
     "FixedShapeProcessor",

@@ -82,7 +82,8 @@ def dim_names_of(axes: dict[str, dict[int, str]]) -> DimNames:
     return {name: {str(axis): dim for axis, dim in named.items()} for name, named in axes.items()}
 
 
-def _recorded_dim_names(model_file: Path) -> DimNames | None:
+def recorded_dim_names(model_file: Path) -> DimNames | None:
+    """The dim names of every input and output a package records (export_metadata.json, else the graph)."""
     metadata = read_export_metadata(model_file.parent) or {}
     if "dim_names" in metadata:
         return metadata["dim_names"]
@@ -93,7 +94,7 @@ def _recorded_dim_names(model_file: Path) -> DimNames | None:
 def batch_axes(model_file: Path, input_shapes: dict[str, list[int | None]], batch_size: int) -> BatchAxes:
     """The batch axes a package records (`dim_names`), sized from its input shapes; else one axis of `batch_size`."""
     try:
-        dim_names = _recorded_dim_names(model_file)
+        dim_names = recorded_dim_names(model_file)
     except Exception:  # an unreadable model describes no axes: one batch
         dim_names = None
     if not dim_names:

@@ -6,19 +6,12 @@ import logging
 from typing import Any
 
 from modelexport_core.errors import ModelExportError
-from modelexport_core.package.axes import batch_axes
-from modelexport_core.package.layout import DEFAULT_BATCH_SIZE
-from modelexport_core.package.shapes import detect_shapes
-from modelexport_core.plugins.manager import get_modality
 from modelexport_core.plugins.modality import Modality
 from modelexport_core.quiet import quieted
-from modelexport_core.serve.adapter import FixedBatchModel
 from modelexport_core.serve.auto import ONNXAutoProcessor, wrap
-from modelexport_core.serve.buckets import BucketedModel, serve_buckets
-from modelexport_core.serve.models import load_ort_model
 from modelexport_core.serve.routing import routed_processor
+from modelexport_core.serve.served import serve_package
 from modelexport_core.serve.sorting import sorted_by_length
-from modelexport_core.targets.registry import get_target
 
 
 def _pipeline_class(task: str, modality: Modality) -> type:
@@ -61,34 +54,21 @@ def create_pipeline(
     """
     from transformers import pipeline
 
-    execution_target = get_target(target)
-    ort_model, model_file = load_ort_model(task, model, session_options, trust_remote_code, execution_target)
-    detected = detect_shapes(model_file)
-    modality = get_modality(detected.modality)
+    served = serve_package(task, model, session_options, trust_remote_code, target, use_buckets)
+    modality = served.modality
     if data_processor is None:
-        data_processor = ONNXAutoProcessor.from_model(model_file, trust_remote_code=trust_remote_code)
-    data_processor = wrap(data_processor, detected)
-    served = serve_buckets(
-        ort_model,
-        model_file,
-        detected.buckets if use_buckets else {},
-        modality,
-        lambda name: load_ort_model(
-            task, model_file.parent / name, session_options, trust_remote_code, execution_target
-        )[0],
-    )
-    if isinstance(served, BucketedModel):
-        data_processor = data_processor.for_buckets(served.lengths)
+        data_processor = ONNXAutoProcessor.from_model(served.model_file, trust_remote_code=trust_remote_code)
+    data_processor = wrap(data_processor, served.detected)
+    if served.bucket_lengths:
+        data_processor = data_processor.for_buckets(served.bucket_lengths)
     pipeline_class = _pipeline_class(task, modality)
     routed = routed_processor(pipeline_class, data_processor)
-    batch_size = detected.shapes.get("batch_size", DEFAULT_BATCH_SIZE)
-    adapter = FixedBatchModel(served, batch_size, batch_axes(model_file, detected.input_shapes, batch_size))
     if sort_by_length:
         pipeline_class = sorted_by_length(pipeline_class, lambda items: modality.input_lengths(items, data_processor))
     with quieted("transformers.pipelines.base", level=logging.CRITICAL):  # 'model X is not supported' log
         return pipeline(
             task,
-            model=adapter,
+            model=served.adapter,
             framework="pt",
             pipeline_class=pipeline_class,
             trust_remote_code=trust_remote_code,
