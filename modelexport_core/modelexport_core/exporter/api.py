@@ -27,7 +27,7 @@ from modelexport_core.exporter.source import ModelSource, load_config, local_fil
 from modelexport_core.exporter.tagging import tag_model
 from modelexport_core.exporter.tasks import infer_task, onnx_config_for
 from modelexport_core.package.axes import dim_names_of
-from modelexport_core.package.binding import bind_graphs
+from modelexport_core.package.binding import write_bound_metadata
 from modelexport_core.package.buckets import KEY_BUCKETS, bucket_file
 from modelexport_core.package.files import check_destination, describe_files, staged_directory
 from modelexport_core.package.layout import (
@@ -227,8 +227,7 @@ def _write_package(plan: ExportPlan, staging: Path, timer: _Timer) -> dict[str, 
         metadata["validation"] = _validate(staging, metadata, plan.source.hub_kwargs["trust_remote_code"], timer)
     metadata["timings"] = dict(timer.seconds)
     timer.progress(f"Writing {METADATA_FILE}")
-    bind_graphs(staging, metadata)
-    (staging / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
+    write_bound_metadata(staging, metadata)
     return metadata
 
 

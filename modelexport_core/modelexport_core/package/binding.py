@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,14 @@ def bind_graphs(package_dir: Path, metadata: dict[str, Any]) -> None:
         set_model_metadata(graph, {KEY_METADATA_DIGEST: digest})
         onnx.save(graph, path)
         entry.update(size=path.stat().st_size, sha256=sha256_of(path))
+
+
+def write_bound_metadata(package_dir: Path, metadata: dict[str, Any]) -> None:
+    """Bind the graphs to `metadata` (`bind_graphs`), then write it as export_metadata.json, atomically."""
+    bind_graphs(package_dir, metadata)
+    partial = package_dir / f".{METADATA_FILE}.partial"
+    partial.write_text(json.dumps(metadata, indent=2))
+    os.replace(partial, package_dir / METADATA_FILE)
 
 
 def check_bound(package_dir: Path, metadata: dict[str, Any]) -> str:

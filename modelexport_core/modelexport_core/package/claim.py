@@ -39,10 +39,8 @@ def claimed(out_dir: Path) -> Iterator[None]:
 
 def _locked(lock_path: Path, out_dir: Path) -> int:
     while True:
-        try:
+        with writing_to(out_dir.parent):
             descriptor = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as err:
-            raise ExportStateError(f"Cannot write to {out_dir.parent}: {err.strerror or err}") from err
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -66,3 +64,12 @@ def remove_stale(out_dir: Path) -> int:
     for directory in stale:
         shutil.rmtree(directory, ignore_errors=True)
     return len(stale)
+
+
+@contextlib.contextmanager
+def writing_to(directory: Path) -> Iterator[None]:
+    """An OSError inside, as the user error that `directory` cannot be written."""
+    try:
+        yield
+    except OSError as err:
+        raise ExportStateError(f"Cannot write to {directory}: {err.strerror or err}") from err

@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from modelexport_core.errors import ExportStateError
-from modelexport_core.package.claim import REPLACED_MARK, STAGING_MARK, claimed, hidden_sibling, remove_stale
+from modelexport_core.package.claim import (
+    REPLACED_MARK,
+    STAGING_MARK,
+    claimed,
+    hidden_sibling,
+    remove_stale,
+    writing_to,
+)
 from modelexport_core.package.layout import read_export_metadata
 
 
@@ -65,7 +72,7 @@ def staged_directory(out_dir: Path, force: bool) -> Iterator[Path]:
 
 @contextlib.contextmanager
 def _staging(out_dir: Path) -> Iterator[Path]:
-    with _writing_to(out_dir.parent):
+    with writing_to(out_dir.parent):
         staging = Path(tempfile.mkdtemp(prefix=hidden_sibling(out_dir, STAGING_MARK), dir=out_dir.parent))
         staging.chmod(0o777 & ~_umask())  # mkdtemp's 0700 would make the package private to its writer
     try:
@@ -75,16 +82,8 @@ def _staging(out_dir: Path) -> Iterator[Path]:
 
 
 def _make_parent(out_dir: Path) -> None:
-    with _writing_to(out_dir.parent):
+    with writing_to(out_dir.parent):
         out_dir.parent.mkdir(parents=True, exist_ok=True)
-
-
-@contextlib.contextmanager
-def _writing_to(directory: Path) -> Iterator[None]:
-    try:
-        yield
-    except OSError as err:
-        raise ExportStateError(f"Cannot write to {directory}: {err.strerror or err}") from err
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

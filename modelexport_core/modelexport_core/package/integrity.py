@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any
 
+from modelexport_core.errors import ModelExportError
+from modelexport_core.package.binding import check_bound
 from modelexport_core.package.files import sha256_of
-from modelexport_core.package.layout import METADATA_FILE, SIGNATURE_FILE
+from modelexport_core.package.layout import METADATA_FILE, SIGNATURE_FILE, read_export_metadata
 
 
 def check_files(package_dir: Path, metadata: dict[str, Any]) -> str:
@@ -38,3 +40,17 @@ def check_inside(package_dir: Path, listed: str) -> None:
         raise AssertionError(f"{listed!r} is not a plain relative path inside the package")
     if not (package_dir / pure).resolve().is_relative_to(package_dir.resolve()):
         raise AssertionError(f"{listed} leads out of the package")
+
+
+def intact_metadata(package: Path, refused: str) -> dict[str, Any]:
+    """The metadata of a package whose files match it and whose graphs record it; else a user error saying the
+    package is not `refused` (what was asked of it: "signed", "compiled") and why."""
+    metadata = read_export_metadata(package)
+    if metadata is None:
+        raise ModelExportError(f"{package} is not a modelexport package (no {METADATA_FILE})")
+    try:
+        check_files(package, metadata)
+        check_bound(package, metadata)
+    except AssertionError as err:
+        raise ModelExportError(f"{package} is not {refused}: {err}") from None
+    return metadata

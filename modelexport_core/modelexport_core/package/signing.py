@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from modelexport_core.errors import ModelExportError
-from modelexport_core.package.binding import check_bound
-from modelexport_core.package.integrity import check_files
-from modelexport_core.package.layout import SIGNATURE_FILE, read_export_metadata
+from modelexport_core.package.integrity import intact_metadata
+from modelexport_core.package.layout import SIGNATURE_FILE
 
 SIGNING_EXTRA = "pip install 'modelexport-core[signing]'"
 
@@ -41,14 +40,7 @@ def _key(path: str | Path, kind: str) -> Path:
 def sign_package(package: str | Path, private_key: str | Path, password: str | None = None) -> Path:
     """Sign a package whose files match its export_metadata.json; return the signature written inside it."""
     package = Path(package)
-    metadata = read_export_metadata(package)
-    if metadata is None:
-        raise ModelExportError(f"{package} is not a modelexport package (no export_metadata.json)")
-    try:
-        check_files(package, metadata)
-        check_bound(package, metadata)
-    except AssertionError as err:
-        raise ModelExportError(f"{package} is not signed: {err}") from None
+    intact_metadata(package, "signed")
     model_signing = _model_signing()
     config = model_signing.signing.Config().set_hashing_config(_hashing(model_signing))
     config.use_elliptic_key_signer(private_key=_key(private_key, "Private"), password=password)

@@ -31,6 +31,20 @@ class Precision:
     min_mean: float = 0.0  # embeddings: the mean cosine the gate also asks for, beside the worst
 
 
+def _static_qdq(activation_bits: int) -> Precision:
+    """w8a16 or w8a8: uint8 weights, activations of `activation_bits`, kept modules at 16-bit weights."""
+    return Precision(
+        f"w8a{activation_bits}",
+        f"static QDQ, uint8 weights, uint{activation_bits} activations, MinMax calibration (QNN settings); for NPUs",
+        "16-bit weights",
+        lambda graph, kept, feeds: quantize_qdq(graph, kept, feeds, activation_bits),
+        eight_bit_weights,
+        prepare_for_qdq,
+        calibrated=True,
+        min_mean=NPU_MIN_MEAN,
+    )
+
+
 PRECISIONS = {
     precision.name: precision
     for precision in (
@@ -41,26 +55,7 @@ PRECISIONS = {
             lambda graph, kept, _: quantize_graph(graph, kept),
             quantize_graph,
         ),
-        Precision(
-            "w8a16",
-            "static QDQ, uint8 weights, uint16 activations, MinMax calibration (QNN settings); for NPUs",
-            "16-bit weights",
-            lambda graph, kept, feeds: quantize_qdq(graph, kept, feeds, activation_bits=16),
-            eight_bit_weights,
-            prepare_for_qdq,
-            calibrated=True,
-            min_mean=NPU_MIN_MEAN,
-        ),
-        Precision(
-            "w8a8",
-            "static QDQ, uint8 weights, uint8 activations, MinMax calibration (QNN settings); for NPUs",
-            "16-bit weights",
-            lambda graph, kept, feeds: quantize_qdq(graph, kept, feeds, activation_bits=8),
-            eight_bit_weights,
-            prepare_for_qdq,
-            calibrated=True,
-            min_mean=NPU_MIN_MEAN,
-        ),
+        *(_static_qdq(bits) for bits in (16, 8)),
         Precision(
             "fp16",
             "fp16 weights and compute, float32 inputs and outputs",

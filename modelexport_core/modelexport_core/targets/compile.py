@@ -3,18 +3,16 @@ metadata, so sessions on that target load without compiling again."""
 
 from __future__ import annotations
 
-import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
 from modelexport_core.errors import ModelExportError, named_first_line
-from modelexport_core.package.binding import bind_graphs, check_bound
+from modelexport_core.package.binding import write_bound_metadata
 from modelexport_core.package.buckets import graph_files
 from modelexport_core.package.files import describe_files
-from modelexport_core.package.integrity import check_files
-from modelexport_core.package.layout import METADATA_FILE, MODEL_FILE, read_export_metadata
+from modelexport_core.package.integrity import intact_metadata
+from modelexport_core.package.layout import MODEL_FILE
 from modelexport_core.targets.target import ExecutionTarget
 
 COMPILED_DIR = "compiled"
@@ -36,7 +34,7 @@ def compile_package(package: str | Path, target: ExecutionTarget) -> list[str]:
     `compiled/<target>/`, list the files with their sha256 in export_metadata.json (bound to the graphs again);
     the paths written. `model.onnx` stays the portable graph."""
     package = Path(package)
-    metadata = _intact_metadata(package)
+    metadata = intact_metadata(package, "compiled")
     if target.compile is None:
         raise ModelExportError(f"The {target.name} target has nothing to compile: its sessions build as they load")
     destination = package / COMPILED_DIR / target.name
@@ -45,7 +43,7 @@ def compile_package(package: str | Path, target: ExecutionTarget) -> list[str]:
     written = [{**e, "path": prefix + str(e["path"])} for e in describe_files(destination)]
     metadata["files"] = [e for e in metadata["files"] if not str(e["path"]).startswith(prefix)] + written
     metadata.setdefault("compiled", {})[target.name] = [entry["path"] for entry in written]
-    _write_bound(package, metadata)
+    write_bound_metadata(package, metadata)
     return [str(entry["path"]) for entry in written]
 
 
@@ -63,22 +61,3 @@ def _compile_into(destination: Path, package: Path, graphs: list[str], target: E
         staging.rename(destination)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _intact_metadata(package: Path) -> dict:
-    metadata = read_export_metadata(package)
-    if metadata is None:
-        raise ModelExportError(f"{package} is not a modelexport package (no {METADATA_FILE})")
-    try:
-        check_files(package, metadata)
-        check_bound(package, metadata)
-    except AssertionError as err:
-        raise ModelExportError(f"{package} is not compiled: {err}") from None
-    return metadata
-
-
-def _write_bound(package: Path, metadata: dict) -> None:
-    bind_graphs(package, metadata)
-    temporary = package / f".{METADATA_FILE}.partial"
-    temporary.write_text(json.dumps(metadata, indent=2))
-    os.replace(temporary, package / METADATA_FILE)
