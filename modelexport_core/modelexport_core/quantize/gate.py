@@ -135,9 +135,8 @@ def quantize_with_gate(
     float graphs on the validation inputs and on the modality's corpus held out from calibration, sorted and
     bucketed as create_pipeline runs it (models: the largest graph first); a user error when it never does."""
     buckets = graph_buckets(models, modality)
-    processors = {
-        name: _fixed_processor(model, modality, processor_dir, trust_remote_code) for name, model in models.items()
-    }
+    loaded = modality.load_processor(processor_dir, trust_remote_code=trust_remote_code)
+    processors = {name: _fixed_processor(model, modality, loaded) for name, model in models.items()}
     corpus = modality.corpus()
     if precision.calibrated and not corpus:
         raise ModelExportError(
@@ -228,7 +227,7 @@ def _gate_report(
     }
 
 
-def _fixed_processor(model: onnx.ModelProto, modality: Modality, processor_dir: str, trust_remote_code: bool) -> Any:
-    """The modality's processor from `processor_dir`, wrapped for the graph's fixed dims."""
+def _fixed_processor(model: onnx.ModelProto, modality: Modality, processor: Any) -> Any:
+    """The modality's loaded processor, wrapped for the graph's fixed dims."""
     dims = modality.name_dims({i["name"]: i["shape"] for i in io_signature(model)["inputs"]})
-    return modality.wrap_processor(modality.load_processor(processor_dir, trust_remote_code=trust_remote_code), dims)
+    return modality.wrap_processor(processor, dims)
