@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from modelexport_core.errors import ModelExportError
-from modelexport_core.plugins.manager import hook
+from modelexport_core.plugins.manager import hook, served_tasks
 
 
 def ort_model_class(task: str) -> type:
@@ -16,4 +16,6 @@ def ort_model_class(task: str) -> type:
     try:
         return get_ort_model_class(task)
     except KeyError as err:
-        raise ModelExportError(f"Optimum has no ORTModel class for task '{task}'") from err
+        raise ModelExportError(
+            f"No ORTModel class for task '{task}'; the installed plugins serve {', '.join(served_tasks())}"
+        ) from err

@@ -128,6 +128,11 @@ def modalities() -> dict[str, Modality]:
     return {m.name: m for group in _registered("register_modalities", Modality).values() for m in group}
 
 
+def served_tasks() -> list[str]:
+    """Every task the installed plugins serve (their aliases included), sorted."""
+    return sorted({task for m in modalities().values() for task in (*m.tasks, *m.task_aliases)})
+
+
 def targets() -> dict[str, ExecutionTarget]:
     """Every execution target the installed plugins register, by name."""
     return {t.name: t for group in _registered("register_targets", ExecutionTarget).values() for t in group}
