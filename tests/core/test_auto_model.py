@@ -152,7 +152,11 @@ def _builders() -> dict:
         "audio-classification": (write_tiny_audio_classifier, audio, _audio_inputs),
         "automatic-speech-recognition": (write_tiny_ctc, audio, _audio_inputs),
         "zero-shot-image-classification": (write_tiny_clip, clip, _clip_inputs),
-        "document-question-answering": (write_tiny_layoutlm, {"batch_size": 2, "sequence_length": 24}, _document_inputs),
+        "document-question-answering": (
+            write_tiny_layoutlm,
+            {"batch_size": 2, "sequence_length": 24},
+            _document_inputs,
+        ),
     }
 
 
