@@ -27,6 +27,7 @@ from modelexport_core.package.files import package_storage
 from modelexport_core.package.hierarchy import package_hierarchy
 from modelexport_core.package.layout import find_model_file, read_export_metadata
 from modelexport_core.package.signing import sign_package
+from modelexport_core.package.single_file import unpack
 from modelexport_core.package.validate import validate_optimum_compatibility
 from modelexport_core.plugins.manager import list_plugins
 from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT
@@ -83,7 +84,9 @@ def export_command(
     model: Annotated[str, typer.Argument(help="Local model directory or Hub id.")],
     out_dir: Annotated[Path, typer.Argument(help="Package directory to write.")],
     task: Annotated[str | None, typer.Option(help="Task; inferred from config.json when omitted.")] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1)] = None,
+    batch_size: Annotated[
+        str | None, typer.Option(help="Inputs per run; a list (1,8) writes one graph per batch size.")
+    ] = None,
     sequence_length: Annotated[
         str | None, typer.Option(help="Tokens per input; a list (16,32,64,128) writes one graph per length.")
     ] = None,
@@ -119,7 +122,7 @@ def export_command(
         model,
         out_dir,
         task=task,
-        batch_size=batch_size,
+        batch_size=parse_sizes(batch_size, "--batch-size", "batch size", "1,8"),
         sequence_length=parse_sizes(sequence_length, "--sequence-length"),
         height=height,
         width=width,
@@ -220,6 +223,21 @@ def compile_command(
     written = compile_package(package, get_target(target))
     data = {"package": str(package), "target": target, "files": written}
     _show(data, as_json, lambda _: render.console.print(f"Compiled {package} for {target}: {', '.join(written)}"))
+
+
+@app.command("unpack")
+@user_errors
+def unpack_command(
+    model_file: Annotated[Path, typer.Argument(help="A model.onnx exported by modelexport (copied on its own).")],
+    out_dir: Annotated[Path, typer.Argument(help="Directory to write the package to.")],
+    force: Annotated[bool, typer.Option(help="Replace OUT_DIR if it exists.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Write the full package a model.onnx embeds (config, tokenizer or preprocessor files, export_metadata.json;
+    graphs and weights copied from beside it) to OUT_DIR, for validate and ORTModel.from_pretrained."""
+    metadata = unpack(model_file, out_dir, force)
+    data = {"package": str(out_dir), "files": [entry["path"] for entry in metadata["files"]]}
+    _show(data, as_json, lambda _: render.console.print(f"Unpacked {model_file} to {out_dir}", highlight=False))
 
 
 @app.command("inspect")

@@ -102,7 +102,7 @@ def export(
     out_dir: str | os.PathLike,
     task: str | None = None,
     *,
-    batch_size: int | None = None,
+    batch_size: int | list[int] | None = None,
     input_shapes: dict[str, list[int]] | None = None,
     opset: int = DEFAULT_OPSET,
     force: bool = False,
@@ -121,10 +121,11 @@ def export(
     """Export MODEL (a local directory or Hub id) into OUT_DIR; return the export metadata.
 
     Every input and output dim of the written model.onnx is fixed. `dims` are the modality's named dims
-    (`sequence_length=16`, `height=480`, `audio_sequence_length=16000`, ...); its length dim may take a list
-    (shape buckets: one graph per size, sharing one weights file; model.onnx is the largest). `input_shapes`
-    fixes whole inputs by name (CLIP's images and texts get batches of their own). Dims not given fall back to
-    the modality's defaults. `target` (e.g. "qnn-htp") applies that target's graph rewrites to every graph.
+    (`sequence_length=16`, `height=480`, `audio_sequence_length=16000`, ...); its length dim and `batch_size` may
+    take a list (shape buckets: one graph per pair of sizes, sharing one weights file; model.onnx is the
+    largest). `input_shapes` fixes whole inputs by name (CLIP's images and texts get batches of their own). Dims
+    not given fall back to the modality's defaults. `target` (e.g. "qnn-htp") applies that target's graph
+    rewrites to every graph.
     `quantize` lowers the precision of every graph: "int8" (dynamic, for CPUs), "w8a16" or "w8a8" (static QDQ
     calibrated on the modality's corpus, for NPUs); `dtype="fp16"` halves the float graph. Each keeps the modules
     most sensitive to it at higher precision until the graphs agree with fp32 to `min_agreement` on inputs held
@@ -232,21 +233,22 @@ def _write_package(plan: ExportPlan, staging: Path, timer: _Timer) -> dict[str, 
 
 
 def _export_graphs(plan: ExportPlan, torch_model: Any, timer: _Timer) -> tuple[Graphs, dict[str, Any]]:
-    """model.onnx at the largest dims, then one graph per smaller size of the length dim; every node tagged."""
+    """model.onnx at the largest dims, then one graph per other (batch size, length) pair; every node tagged."""
     dims, opset = plan.dims, plan.options.opset
     with timer.step("export", f"Exporting to ONNX (opset {opset}, dynamo)"):
         largest = export_onnx(torch_model, plan.onnx_config, dims.shapes, opset, dims.explicit, dims.input_shapes)
     with timer.step("tag", "Tagging nodes with their source modules"):
         hierarchy = tag_model(largest, torch_model)
     graphs = {MODEL_FILE: largest}
-    smaller = dims.bucket_sizes[:-1]
+    smaller = dims.graphs()
     if smaller:
-        with timer.step("buckets", f"Exporting and tagging the shape buckets {', '.join(map(str, smaller))}"):
-            for size in smaller:
-                shapes, explicit = dims.at_size(size)
+        named = ", ".join(bucket_file(batch, length) for batch, length in smaller)
+        with timer.step("buckets", f"Exporting and tagging the shape buckets {named}"):
+            for batch, length in smaller:
+                shapes, explicit = dims.at(batch, length)
                 graph = export_onnx(torch_model, plan.onnx_config, shapes, opset, explicit)
                 tag_model(graph, torch_model)
-                graphs[bucket_file(size, dims.bucket_sizes[-1])] = graph
+                graphs[bucket_file(batch, length)] = graph
     return graphs, hierarchy
 
 

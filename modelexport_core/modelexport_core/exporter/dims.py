@@ -3,8 +3,9 @@ checked against the modality and the model, with the modality's defaults for the
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +86,8 @@ class ExportDims:
 
     `shapes`: the named dims of model.onnx (the largest graph); `explicit`: those the user asked for, which win
     over what Optimum's generators take from the config; `bucket_sizes`: the sizes of the modality's length
-    dim, ascending, when it was given several (one graph each), else [].
+    dim, ascending, when it was given several, else []; `batch_sizes` likewise for the batch size. There is one
+    graph per (batch size, length) pair.
     """
 
     shapes: dict[str, int]
@@ -93,11 +95,20 @@ class ExportDims:
     input_shapes: dict[str, list[int]]
     length_dim: str | None
     bucket_sizes: list[int]
+    batch_sizes: list[int] = field(default_factory=list)
 
-    def at_size(self, size: int) -> tuple[dict[str, int], dict[str, int]]:
-        """(shapes, explicit) of the graph whose length dim is `size`."""
-        assert self.length_dim is not None
-        return {**self.shapes, self.length_dim: size}, {**self.explicit, self.length_dim: size}
+    def graphs(self) -> list[tuple[int | None, int | None]]:
+        """Every (batch size, length) pair but the largest, each None where that dim takes one size."""
+        pairs = itertools.product(self.batch_sizes or [None], self.bucket_sizes or [None])
+        largest = (max(self.batch_sizes, default=None), max(self.bucket_sizes, default=None))
+        return [pair for pair in pairs if pair != largest]
+
+    def at(self, batch: int | None, length: int | None) -> tuple[dict[str, int], dict[str, int]]:
+        """(shapes, explicit) of the graph of this batch size and length (None: model.onnx's)."""
+        changed = {"batch_size": batch} if batch is not None else {}
+        if length is not None and self.length_dim is not None:
+            changed[self.length_dim] = length
+        return {**self.shapes, **changed}, {**self.explicit, **changed}
 
 
 def resolve_dims(
@@ -118,14 +129,23 @@ def resolve_dims(
         )
     sizes = {dim: bucket_sizes(dim, value) for dim, value in given.items()}
     several = sorted(dim for dim, values in sizes.items() if len(values) > 1)
-    wrong = [dim for dim in several if dim != modality.length_dim]
+    bucketable = {"batch_size", modality.length_dim}
+    wrong = [dim for dim in several if dim not in bucketable]
     if wrong:
         raise ModelExportError(
-            f"{wrong[0]} takes one size: only {modality.length_dim or 'no dim'} of {modality.name} models "
-            "takes several (shape buckets)"
+            f"{wrong[0]} takes one size: only the batch size and {modality.length_dim or 'no other dim'} of "
+            f"{modality.name} models take several (shape buckets)"
+        )
+    batch_groups = {dim for axes in onnx_config.inputs.values() for dim in axes.values() if dim.endswith("batch_size")}
+    if "batch_size" in several and len(batch_groups) > 1:
+        raise ModelExportError(
+            f"batch_size takes one size for a model with several batch axes ({', '.join(sorted(batch_groups))})"
         )
     explicit = named_dims(onnx_config.inputs, input_shapes, {dim: values[-1] for dim, values in sizes.items()})
     shapes = {"batch_size": DEFAULT_BATCH_SIZE, **modality.default_dims(package_dir), **explicit}
     shapes = modality.fit_dims(shapes, config, set(explicit))
-    buckets = sizes[several[0]] if several else []
-    return ExportDims(shapes, explicit, {k: list(v) for k, v in input_shapes.items()}, modality.length_dim, buckets)
+    lengths = sizes[modality.length_dim] if modality.length_dim in several else []
+    batches = sizes["batch_size"] if "batch_size" in several else []
+    return ExportDims(
+        shapes, explicit, {k: list(v) for k, v in input_shapes.items()}, modality.length_dim, lengths, batches
+    )

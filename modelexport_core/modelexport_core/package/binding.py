@@ -16,7 +16,8 @@ from typing import Any
 import onnx
 
 from modelexport_core.package.files import sha256_of
-from modelexport_core.package.layout import METADATA_FILE, load_graph, model_metadata, set_model_metadata
+from modelexport_core.package.layout import METADATA_FILE, MODEL_FILE, load_graph, model_metadata, set_model_metadata
+from modelexport_core.package.single_file import embed_package_files
 
 KEY_METADATA_DIGEST = "modelexport.metadata_sha256"
 
@@ -25,20 +26,28 @@ def _is_graph(entry: dict[str, Any]) -> bool:
     return str(entry.get("path", "")).endswith(".onnx")
 
 
-def metadata_digest(metadata: dict[str, Any]) -> str:
-    """sha256 of the metadata (canonical JSON), each graph's entry reduced to its path."""
+def canonical_metadata(metadata: dict[str, Any]) -> str:
+    """The metadata as canonical JSON, each graph's entry reduced to its path."""
     files = [{"path": entry.get("path")} if _is_graph(entry) else entry for entry in metadata.get("files", [])]
-    canonical = json.dumps({**metadata, "files": files}, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return json.dumps({**metadata, "files": files}, sort_keys=True, separators=(",", ":"))
+
+
+def metadata_digest(metadata: dict[str, Any]) -> str:
+    """sha256 of the canonical metadata."""
+    return hashlib.sha256(canonical_metadata(metadata).encode()).hexdigest()
 
 
 def bind_graphs(package_dir: Path, metadata: dict[str, Any]) -> None:
-    """Record the metadata's digest in every graph it lists, then the graphs' new sizes and sha256 in it."""
-    digest = metadata_digest(metadata)
+    """Record the metadata's digest in every graph it lists (model.onnx embeds the package's other files too:
+    `single_file.py`), then the graphs' new sizes and sha256 in it."""
+    canonical = canonical_metadata(metadata)
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
     for entry in filter(_is_graph, metadata["files"]):
         path = package_dir / entry["path"]
         graph = load_graph(path)  # the weights stay where they are
         set_model_metadata(graph, {KEY_METADATA_DIGEST: digest})
+        if entry["path"] == MODEL_FILE:
+            embed_package_files(graph, package_dir, canonical)
         onnx.save(graph, path)
         entry.update(size=path.stat().st_size, sha256=sha256_of(path))
 

@@ -22,7 +22,7 @@ def bucket_sizes(dim: str, value: int | Sequence[int]) -> list[int]:
     return sorted(set(sizes))
 
 
-def parse_sizes(text: str | None, option: str) -> list[int] | None:
+def parse_sizes(text: str | None, option: str, noun: str = "length", example: str = "16,32,64,128") -> list[int] | None:
     """`16,32,64` -> [16, 32, 64] for the CLI `option`; a user error for anything else."""
     if text is None:
         return None
@@ -30,13 +30,15 @@ def parse_sizes(text: str | None, option: str) -> list[int] | None:
         return bucket_sizes(option, [int(part) for part in text.split(",")])
     except ValueError:
         raise ModelExportError(
-            f"{option} takes a length or a comma-separated list of lengths (e.g. 16,32,64,128), not {text!r}"
+            f"{option} takes a {noun} or a comma-separated list of {noun}s (e.g. {example}), not {text!r}"
         ) from None
 
 
-def bucket_file(size: int, largest: int) -> str:
-    """The file of a bucket: the largest is model.onnx, so Optimum loads the package unchanged."""
-    return MODEL_FILE if size == largest else f"model_seq{size}.onnx"
+def bucket_file(batch: int | None, length: int | None) -> str:
+    """The file of a bucket other than the largest (model.onnx, so Optimum loads the package unchanged), named by
+    the dims that vary between buckets (None: one size): model_b1_seq16.onnx, model_seq16.onnx, model_b1.onnx."""
+    parts = [f"b{batch}" if batch is not None else "", f"seq{length}" if length is not None else ""]
+    return "_".join(["model", *filter(None, parts)]) + ".onnx"
 
 
 def graph_files(model_file: Path) -> list[str]:

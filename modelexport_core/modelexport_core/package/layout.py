@@ -87,12 +87,15 @@ def read_export_metadata(package_dir: Path) -> dict[str, Any] | None:
 
 
 def find_model_file(path: str | Path) -> Path:
-    """Accept a package directory or a path to its model.onnx; return the model file."""
+    """Accept a package directory or a path to its model.onnx; return the model file (of the package a lone
+    model.onnx embeds, written out: `single_file.served_model_file`)."""
     path = Path(path)
     model_file = path / MODEL_FILE if path.is_dir() else path
     if not model_file.is_file():
         raise ModelExportError(f"No ONNX model at {model_file}: pass a package directory or its model.onnx")
-    return model_file
+    from modelexport_core.package.single_file import served_model_file  # imports this module
+
+    return served_model_file(model_file)
 
 
 def package_task(package_dir: Path) -> str:

@@ -95,8 +95,12 @@ def detect_shapes(model: str | Path) -> DetectedShapes:
 
 
 def _with_buckets(detected: DetectedShapes, model_file: Path) -> DetectedShapes:
-    """Add the package's shape buckets, each named like the model's own dims."""
-    buckets = read_buckets(model_file, detected.source)
+    """Add the package's shape buckets found beside the model, each named like the model's own dims."""
+    buckets = {
+        f: shapes
+        for f, shapes in read_buckets(model_file, detected.source).items()
+        if (model_file.parent / f).is_file()
+    }
     if not buckets:
         return detected
     named = {file: _name_dims(detected.modality, shapes) for file, shapes in buckets.items()}

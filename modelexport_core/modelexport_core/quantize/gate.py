@@ -11,7 +11,7 @@ import onnx
 
 from modelexport_core.errors import ModelExportError
 from modelexport_core.package.axes import padded_rows
-from modelexport_core.package.layout import io_signature
+from modelexport_core.package.layout import MODEL_FILE, io_signature
 from modelexport_core.package.validate import signature_inputs
 from modelexport_core.plugins.modality import Modality
 from modelexport_core.quantize.precisions import Precision
@@ -39,12 +39,15 @@ def realistic_feeds(model: onnx.ModelProto, processor: Any, items: list[Any]) ->
 
 
 def graph_buckets(models: dict[str, onnx.ModelProto], modality: Modality) -> Buckets:
-    """The graphs as create_pipeline serves them: by their size along the modality's length dim."""
-    signatures = {name: io_signature(model) for name, model in models.items()}
-    lengths = {
-        name: modality.name_dims({i["name"]: i["shape"] for i in sig["inputs"]}).get(modality.length_dim or "") or 0
-        for name, sig in signatures.items()
+    """The graphs of model.onnx's batch size as create_pipeline serves them: by their size along the modality's
+    length dim (the gate's feeds are batches of that size)."""
+    named = {
+        name: modality.name_dims({i["name"]: i["shape"] for i in sig["inputs"]})
+        for name, sig in ((name, io_signature(model)) for name, model in models.items())
     }
+    batch = named[MODEL_FILE].get("batch_size")
+    signatures = {name: io_signature(models[name]) for name in named if named[name].get("batch_size") == batch}
+    lengths = {name: named[name].get(modality.length_dim or "") or 0 for name in signatures}
     return Buckets(lengths, signatures, modality.mask_input)
 
 

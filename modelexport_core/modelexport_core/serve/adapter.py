@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from modelexport_core.package.axes import BatchAxes
@@ -84,3 +87,57 @@ def _as_tensor(value: Any) -> torch.Tensor:
     import torch
 
     return value if isinstance(value, torch.Tensor) else torch.as_tensor(value)
+
+
+class BatchBucketedModel:
+    """Over a package with batch-size buckets: the rows of a call in full chunks of the largest batch, the rest on
+    the smallest fixed batch that holds it (one text no longer pays for eight rows). `smaller` maps each other
+    batch size to a function building its FixedBatchModel, called on first use; `runs` counts the batches each
+    size ran. Every other attribute is the largest batch's model's."""
+
+    def __init__(self, largest: FixedBatchModel, smaller: dict[int, Callable[[], FixedBatchModel]]) -> None:
+        self.largest = largest
+        self.batch_sizes = sorted([*smaller, largest.batch_size])
+        self._build = smaller
+        self._models: dict[int, FixedBatchModel] = {largest.batch_size: largest}
+        self._loading = threading.Lock()
+        self.runs: Counter[int] = Counter()
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("largest", "_models", "_build", "_loading", "runs"):
+            raise AttributeError(name)
+        return getattr(self.largest, name)
+
+    def _model(self, batch: int) -> FixedBatchModel:
+        if batch not in self._models:
+            with self._loading:  # threads sharing the pipeline build each batch's model once
+                if batch not in self._models:
+                    self._models[batch] = self._build[batch]()
+        return self._models[batch]
+
+    def __call__(self, **inputs: Any) -> Any:
+        import torch
+
+        rows = next(v.shape[0] for v in inputs.values() if isinstance(v, torch.Tensor))
+        full = rows - rows % self.largest.batch_size
+        parts = [(0, full, self.largest)] if full else []
+        if full:
+            self.runs[self.largest.batch_size] += full // self.largest.batch_size
+        if full < rows:
+            batch = next(size for size in self.batch_sizes if size >= rows - full)
+            parts.append((full, rows, self._model(batch)))
+            self.runs[batch] += 1
+        results = [model(**_rows(inputs, start, end)) for start, end, model in parts]
+        if len(results) == 1:
+            return results[0]
+        return type(results[0])(
+            **{name: torch.cat([r[name] for r in results]) for name, v in results[0].items() if v is not None}
+        )
+
+    forward = __call__
+
+
+def _rows(inputs: dict[str, Any], start: int, end: int) -> dict[str, Any]:
+    import torch
+
+    return {k: v[start:end] if isinstance(v, torch.Tensor) else v for k, v in inputs.items()}

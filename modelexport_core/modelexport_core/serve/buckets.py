@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from modelexport_core.package.layout import MODEL_FILE, io_signature, load_graph
+from modelexport_core.package.layout import io_signature, load_graph
 
 Shapes = dict[str, list[int]]  # tensor name -> fixed shape
 
@@ -112,9 +112,10 @@ class BucketedModel:
 def serve_buckets(
     model: Any, model_file: Path, buckets: Mapping[str, Mapping[str, int]], modality: Any, load: Callable[[str], Any]
 ) -> Any:
-    """The model itself, or a BucketedModel over it when the package holds several sizes of the length dim."""
+    """The model itself, or a BucketedModel over it when `buckets` (the graphs of one batch size, `model_file` the
+    longest) hold several sizes of the length dim."""
     by_file = {file: dims[modality.length_dim] for file, dims in buckets.items() if modality.length_dim in dims}
-    if len(set(by_file.values())) < 2 or model_file.name != MODEL_FILE:
+    if len(set(by_file.values())) < 2:
         return model
     signatures = {file: io_signature(load_graph(model_file.parent / file)) for file in by_file}
     return BucketedModel(model, Buckets(by_file, signatures, modality.mask_input), load)

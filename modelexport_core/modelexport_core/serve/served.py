@@ -3,16 +3,17 @@ adapter (what create_pipeline and AutoModelForONNX both run)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modelexport_core.package.axes import batch_axes
-from modelexport_core.package.layout import DEFAULT_BATCH_SIZE
+from modelexport_core.package.layout import DEFAULT_BATCH_SIZE, MODEL_FILE
 from modelexport_core.package.shapes import DetectedShapes, detect_shapes
 from modelexport_core.plugins.manager import get_modality
 from modelexport_core.plugins.modality import Modality
-from modelexport_core.serve.adapter import FixedBatchModel
+from modelexport_core.serve.adapter import BatchBucketedModel, FixedBatchModel
 from modelexport_core.serve.buckets import BucketedModel, serve_buckets
 from modelexport_core.serve.models import load_ort_model
 from modelexport_core.targets.registry import get_target
@@ -23,7 +24,7 @@ class ServedModel:
     """The adapter to call, the package's model file, its detected shapes and modality, and the bucket lengths
     (empty when the package has one size)."""
 
-    adapter: FixedBatchModel
+    adapter: FixedBatchModel | BatchBucketedModel
     model_file: Path
     detected: DetectedShapes
     modality: Modality
@@ -43,16 +44,38 @@ def serve_package(
     ort_model, model_file = load_ort_model(task, model, session_options, trust_remote_code, execution_target)
     detected = detect_shapes(model_file)
     modality = get_modality(detected.modality)
-    served = serve_buckets(
-        ort_model,
-        model_file,
-        detected.buckets if use_buckets else {},
-        modality,
-        lambda name: load_ort_model(
-            task, model_file.parent / name, session_options, trust_remote_code, execution_target
-        )[0],
-    )
-    batch_size = detected.shapes.get("batch_size", DEFAULT_BATCH_SIZE)
-    adapter = FixedBatchModel(served, batch_size, batch_axes(model_file, detected.input_shapes, batch_size))
-    lengths = list(served.lengths) if isinstance(served, BucketedModel) else []
+
+    def load(name: str) -> Any:
+        return load_ort_model(task, model_file.parent / name, session_options, trust_remote_code, execution_target)[0]
+
+    largest = detected.shapes.get("batch_size", DEFAULT_BATCH_SIZE)
+    by_batch = _by_batch(detected.buckets, largest) if use_buckets and model_file.name == MODEL_FILE else {}
+
+    def fixed_batch(batch: int, model: Any, file: Path) -> FixedBatchModel:
+        shapes = {name: [batch, *shape[1:]] for name, shape in detected.input_shapes.items()}
+        served = serve_buckets(model, file, by_batch.get(batch, {}), modality, load)
+        return FixedBatchModel(served, batch, batch_axes(model_file, shapes, batch))
+
+    def batch_loader(batch: int) -> Callable[[], FixedBatchModel]:
+        file = _largest_file(by_batch[batch], modality)
+        return lambda: fixed_batch(batch, load(file), model_file.parent / file)
+
+    adapter: Any = fixed_batch(largest, ort_model, model_file)
+    if len(by_batch) > 1:
+        adapter = BatchBucketedModel(adapter, {batch: batch_loader(batch) for batch in by_batch if batch != largest})
+    main = adapter.model if isinstance(adapter, FixedBatchModel) else adapter.largest.model
+    lengths = list(main.lengths) if isinstance(main, BucketedModel) else []
     return ServedModel(adapter, model_file, detected, modality, lengths)
+
+
+def _by_batch(buckets: dict[str, dict[str, int]], largest: int) -> dict[int, dict[str, dict[str, int]]]:
+    """The package's bucket graphs grouped by their batch size (file -> named dims)."""
+    grouped: dict[int, dict[str, dict[str, int]]] = {}
+    for file, dims in buckets.items():
+        grouped.setdefault(dims.get("batch_size", largest), {})[file] = dims
+    return grouped
+
+
+def _largest_file(files: dict[str, dict[str, int]], modality: Modality) -> str:
+    """The graph of a batch size with the largest length (the bucket its calls are cut from)."""
+    return max(files, key=lambda file: files[file].get(modality.length_dim or "", 0))
