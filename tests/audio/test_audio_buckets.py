@@ -118,9 +118,12 @@ def test_a_bad_window_list_is_a_one_line_error(models, tmp_path: Path) -> None:
     assert not (tmp_path / "bad").exists()
 
 
-def test_only_the_length_dim_takes_several_sizes_and_unknown_dims_are_refused(models, tmp_path: Path) -> None:
-    with pytest.raises(ModelExportError, match=r"^batch_size takes one size: only audio_sequence_length of audio"):
-        export(models[CLASSIFY], tmp_path / "a", batch_size=[1, 2], audio_sequence_length=WINDOWS)
+def test_only_the_batch_and_length_dims_take_several_sizes_and_unknown_dims_are_refused(
+    models, tiny_vit_dir: Path, tmp_path: Path
+) -> None:
+    message = r"^height takes one size: only the batch size and no other dim of vision models take several"
+    with pytest.raises(ModelExportError, match=message):
+        export(tiny_vit_dir, tmp_path / "a", height=[16, 32])
     with pytest.raises(ModelExportError, match=r"^height does not apply to audio models: their dims are "):
         export(models[CLASSIFY], tmp_path / "b", height=224)
     assert list(tmp_path.iterdir()) == []

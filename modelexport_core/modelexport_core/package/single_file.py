@@ -91,7 +91,8 @@ def served_model_file(model_file: Path) -> Path:
     """`model_file`, or for a lone model.onnx (no config.json or metadata beside it) that embeds its package, the
     model.onnx of that package written to a temporary directory (linked, removed at exit) once per process."""
     directory = model_file.parent
-    if (directory / METADATA_FILE).is_file() or (directory / CONFIG_FILE).is_file():
+    beside = (directory / METADATA_FILE).is_file() or (directory / CONFIG_FILE).is_file()
+    if beside or model_file.suffix != ".onnx":  # a package, or an ORT-format model
         return model_file
     stat = model_file.stat()
     key = (str(model_file.resolve()), stat.st_mtime_ns, stat.st_size)

@@ -27,11 +27,14 @@ class AutoModelForONNX:
         session_options: Any = None,
         target: str = "cpu",
         trust_remote_code: bool = False,
+        share_sessions: bool = True,
     ) -> AnyLengthModel:
-        """The package's model for its recorded task (or `task`), on `target` (every session, buckets too)."""
+        """The package's model for its recorded task (or `task`), on `target` (every session, buckets too; shared
+        as `create_pipeline` shares them)."""
         model_file = find_model_file(package)
         task = task or _recorded_or_inferred_task(model_file, trust_remote_code)
-        return AnyLengthModel(serve_package(task, model_file, session_options, trust_remote_code, target))
+        served = serve_package(task, model_file, session_options, trust_remote_code, target, True, share_sessions)
+        return AnyLengthModel(served)
 
 
 def _recorded_or_inferred_task(model_file: Path, trust_remote_code: bool) -> str:

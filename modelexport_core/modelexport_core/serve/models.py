@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
 from modelexport_core.errors import remote_code_refused
+from modelexport_core.package.files import sha256_of
 from modelexport_core.package.layout import find_model_file
 from modelexport_core.package.ort_model import ort_model_class
 from modelexport_core.targets.compile import compiled_graph
 from modelexport_core.targets.cpu import CPU_PROVIDER
 from modelexport_core.targets.registry import target_session
 from modelexport_core.targets.target import ExecutionTarget
+
+_shared: weakref.WeakValueDictionary[tuple, Any] = weakref.WeakValueDictionary()
+_sharing = threading.Lock()
 
 
 def load_ort_model(
@@ -20,17 +26,43 @@ def load_ort_model(
     session_options: Any = None,
     trust_remote_code: bool = False,
     target: ExecutionTarget | None = None,
+    share: bool = True,
 ) -> tuple[Any, Path]:
     """An ORTModel and its model file, from a package dir, a path to model.onnx, or an ORTModel; a config that
     needs its own code is refused in one line unless `trust_remote_code`. On a `target` other than the CPU, the
     session runs there with CPU fallback disabled (a node the target refuses is an error, not a slow surprise),
-    from the package's compiled graph for that target when it has one."""
+    from the package's compiled graph for that target when it has one.
+
+    With `share`, a model file already loaded in this process with the same sha256, task, target and options
+    object gives the same ORTModel (its session is shared); the process holds it weakly, so its memory is released
+    when the last pipeline or model using it is gone."""
     from optimum.onnxruntime import ORTModel
-    from transformers import AutoConfig
 
     if isinstance(model, ORTModel):
         return model, Path(model.path)
     model_file = find_model_file(model)
+    if not share:
+        return _loaded(task, model_file, session_options, trust_remote_code, target), model_file
+    key = (
+        str(model_file.resolve()),
+        sha256_of(model_file),
+        task,
+        target and target.name,
+        session_options,
+        trust_remote_code,
+    )
+    with _sharing:
+        loaded = _shared.get(key)
+        if loaded is None:
+            loaded = _shared[key] = _loaded(task, model_file, session_options, trust_remote_code, target)
+    return loaded, model_file
+
+
+def _loaded(
+    task: str, model_file: Path, session_options: Any, trust_remote_code: bool, target: ExecutionTarget | None
+) -> Any:
+    from transformers import AutoConfig
+
     model_class = ort_model_class(task)
     with remote_code_refused(f"The package {model_file.parent}"):
         if target is None or target.provider == CPU_PROVIDER:
@@ -45,4 +77,4 @@ def load_ort_model(
             compiled = compiled_graph(model_file, target)  # precompiled by `modelexport compile`: loads at once
             session = target_session(str(compiled or model_file), target, options=session_options)
             loaded = model_class(config=config, session=session)
-    return loaded, model_file
+    return loaded

@@ -38,21 +38,26 @@ def serve_package(
     trust_remote_code: bool = False,
     target: str = "cpu",
     use_buckets: bool = True,
+    share_sessions: bool = True,
 ) -> ServedModel:
-    """Load a package (directory, model.onnx or ORTModel) for `task` on `target`, every session alike."""
+    """Load a package (directory, model.onnx or ORTModel) for `task` on `target`, every session alike (sessions
+    this process already loaded with the same options shared, unless not `share_sessions`; `load_ort_model`)."""
     execution_target = get_target(target)
-    ort_model, model_file = load_ort_model(task, model, session_options, trust_remote_code, execution_target)
+    options = (session_options, trust_remote_code, execution_target, share_sessions)
+    ort_model, model_file = load_ort_model(task, model, *options)
     detected = detect_shapes(model_file)
     modality = get_modality(detected.modality)
 
     def load(name: str) -> Any:
-        return load_ort_model(task, model_file.parent / name, session_options, trust_remote_code, execution_target)[0]
+        return load_ort_model(task, model_file.parent / name, *options)[0]
 
     largest = detected.shapes.get("batch_size", DEFAULT_BATCH_SIZE)
     by_batch = _by_batch(detected.buckets, largest) if use_buckets and model_file.name == MODEL_FILE else {}
 
     def fixed_batch(batch: int, model: Any, file: Path) -> FixedBatchModel:
-        shapes = {name: [batch, *shape[1:]] for name, shape in detected.input_shapes.items()}
+        shapes = detected.input_shapes
+        if batch != largest:  # batch buckets: models with one batch axis, axis 0 of every input
+            shapes = {name: [batch, *shape[1:]] for name, shape in shapes.items()}
         served = serve_buckets(model, file, by_batch.get(batch, {}), modality, load)
         return FixedBatchModel(served, batch, batch_axes(model_file, shapes, batch))
 
