@@ -15,7 +15,7 @@ setup: $(STAMP)
 $(STAMP): constraints.txt pyproject.toml scripts/requirements-demo.txt $(foreach p,$(PACKAGES) $(THIRD_PARTY),$(p)/pyproject.toml)
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install --quiet torch==2.13.0
-	$(PIP) install --quiet -c constraints.txt --config-settings editable_mode=compat -e "./modelexport_core[qnn,signing]" \
+	$(PIP) install --quiet -c constraints.txt --config-settings editable_mode=compat -e "./modelexport_core[qnn,signing,ray]" \
 		$(foreach p,$(filter-out modelexport_core,$(PACKAGES)),-e ./$(p)) -e ./$(THIRD_PARTY) -e ".[dev]"
 	$(PIP) install --quiet --no-deps -r scripts/requirements-demo.txt
 	touch $(STAMP)

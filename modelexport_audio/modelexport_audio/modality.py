@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from modelexport_core import Modality
+from modelexport_core import Modality, ModelExportError
 
 DEFAULT_SAMPLING_RATE = 16000  # the default window is one second of audio
 PREPROCESSOR_FILE = "preprocessor_config.json"
@@ -23,6 +23,7 @@ class AudioModality(Modality):
     tasks = ("audio-classification", "automatic-speech-recognition")
     input_names = ("input_values",)
     dim_names = ("batch_size", "audio_sequence_length")
+    input_column = "audio"
     length_dim = "audio_sequence_length"
     mask_input = "attention_mask"
 
@@ -85,6 +86,32 @@ class AudioModality(Modality):
         anything that would have to be decoded first (file names, bytes)."""
         lengths = [_samples(item) for item in items]
         return None if None in lengths else lengths  # type: ignore[return-value]
+
+    def read_input(self, value: str) -> Any:
+        """The WAV file at `value` (PCM, any channels: their mean) as the pipelines' {"raw", "sampling_rate"}."""
+        import wave
+
+        import numpy as np
+
+        if not Path(value).is_file():
+            raise ModelExportError(f"Audio file not found: {value}")
+        try:
+            with wave.open(value) as audio:
+                frames, width, channels = (
+                    audio.readframes(audio.getnframes()),
+                    audio.getsampwidth(),
+                    audio.getnchannels(),
+                )
+                rate = audio.getframerate()
+        except (wave.Error, EOFError) as err:
+            raise ModelExportError(f"Cannot read {value} as a WAV file: {err}") from None
+        if width not in (1, 2, 4):
+            raise ModelExportError(f"{value}: {8 * width}-bit WAV samples are not supported (8, 16 or 32-bit PCM)")
+        dtype, scale, offset = {1: (np.uint8, 128.0, 128.0), 2: (np.int16, 32768.0, 0.0), 4: (np.int32, 2.0**31, 0.0)}[
+            width
+        ]
+        samples = (np.frombuffer(frames, dtype=dtype).astype(np.float32) - offset) / scale
+        return {"raw": samples.reshape(-1, channels).mean(axis=1), "sampling_rate": rate}
 
     def sample_inputs(self, dims: Mapping[str, int]) -> dict[str, list[Any]]:
         from modelexport_audio.samples import sample_waveforms

@@ -31,6 +31,9 @@ from modelexport_core.package.single_file import unpack
 from modelexport_core.package.validate import validate_optimum_compatibility
 from modelexport_core.plugins.manager import list_plugins
 from modelexport_core.quantize.gate import DEFAULT_MIN_AGREEMENT
+from modelexport_core.run.arguments import parse_pipeline_args
+from modelexport_core.run.engines import RayOptions
+from modelexport_core.run.job import RunOptions, run_job
 from modelexport_core.serve.samples import package_inputs
 from modelexport_core.targets.compare import compare_on_target
 from modelexport_core.targets.compile import compile_package
@@ -238,6 +241,51 @@ def unpack_command(
     metadata = unpack(model_file, out_dir, force)
     data = {"package": str(out_dir), "files": [entry["path"] for entry in metadata["files"]]}
     _show(data, as_json, lambda _: render.console.print(f"Unpacked {model_file} to {out_dir}", highlight=False))
+
+
+@app.command("run")
+@user_errors
+def run_command(
+    package: Annotated[Path, typer.Argument(help="Package directory (or its model.onnx).")],
+    input_path: Annotated[Path, typer.Argument(metavar="INPUT", help="Rows to run: .jsonl, .csv or .parquet.")],
+    output: Annotated[Path, typer.Argument(help="Where the answers go: .parquet or .jsonl.")],
+    column: Annotated[str | None, typer.Option(help="The input column (default: text, image or audio).")] = None,
+    id_column: Annotated[str | None, typer.Option(help="A column of unique row ids (default: row numbers).")] = None,
+    drop_input: Annotated[bool, typer.Option("--drop-input", help="Leave the input column out.")] = False,
+    pipeline_arg: Annotated[
+        list[str] | None, typer.Option(help="KEY=VALUE for every pipeline call (top_k=3, candidate_labels=a,b).")
+    ] = None,
+    task: Annotated[str | None, typer.Option(help="Task (default: the package's).")] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1, help="Inputs per pipeline batch.")] = None,
+    buckets: Annotated[bool, typer.Option(help="Run each batch on the smallest shape bucket.")] = True,
+    sort: Annotated[bool, typer.Option(help="Sort each shard's inputs by length.")] = True,
+    target: Annotated[str, typer.Option(help="Execution target.")] = "cpu",
+    shard_rows: Annotated[int, typer.Option(min=1, help="Rows per shard (the unit of progress and resume).")] = 512,
+    engine: Annotated[str, typer.Option(help="local (this process) or ray (Ray Data actors).")] = "local",
+    actors: Annotated[int, typer.Option(min=1, help="Ray: predictor actors.")] = 1,
+    cpus_per_actor: Annotated[int, typer.Option(min=1, help="Ray: CPUs per actor.")] = 1,
+    ray_address: Annotated[str | None, typer.Option(help="Ray: a cluster to join (default: a local Ray).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Finish an interrupted run.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace OUTPUT (and any unfinished run).")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Run the package's task over every row of INPUT into OUTPUT: the id, the input, the answer's columns and
+    an `error` column (bad rows never stop the run); written in shards, so --resume finishes an interrupted run."""
+    options = RunOptions(
+        column=column,
+        id_column=id_column,
+        drop_input=drop_input,
+        pipeline_args=parse_pipeline_args(pipeline_arg or []),
+        batch_size=batch_size,
+        use_buckets=buckets,
+        sort_by_length=sort,
+        target=target,
+        task=task,
+        shard_rows=shard_rows,
+    )
+    ray = RayOptions(actors=actors, cpus_per_actor=cpus_per_actor, address=ray_address)
+    summary = run_job(package, input_path, output, options, engine=engine, ray=ray, resume=resume, force=force)
+    _show(summary, as_json, render.run_summary)
 
 
 @app.command("inspect")

@@ -42,6 +42,16 @@ def export_summary(metadata: dict[str, Any], out_dir: Path) -> None:
         console.print(f"[green]PASS[/green] {check['name']}: {check['detail']}", highlight=False)
 
 
+def run_summary(summary: dict[str, Any]) -> None:
+    rate = f", {summary['rows_per_second']} rows/s" if summary["rows_per_second"] else ""
+    resumed = f" ({summary['resumed']} from an earlier run)" if summary["resumed"] else ""
+    console.print(
+        f"Wrote {summary['rows']} rows to {summary['output']}{resumed}: {summary['errors']} with an error, "
+        f"{summary['seconds']} s{rate}",
+        highlight=False,
+    )
+
+
 def target_report(report: Any) -> None:
     """`validate --target` of one graph: placement, each output's deviation, the verdict."""
     if report.fallback:

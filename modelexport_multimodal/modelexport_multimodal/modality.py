@@ -29,6 +29,7 @@ class ImageTextModality(Modality):
     tasks = ("zero-shot-image-classification",)
     input_names = ("input_ids", "pixel_values")
     dim_names = (*VisionModality.dim_names, "text_batch_size", "sequence_length")
+    input_column = "image"
     mask_input = "attention_mask"
 
     def __init__(self) -> None:

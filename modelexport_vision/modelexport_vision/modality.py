@@ -22,6 +22,7 @@ class VisionModality(Modality):
     tasks = ("image-classification", "object-detection", "image-segmentation")
     input_names = ("pixel_values",)
     dim_names = ("batch_size", "num_channels", "height", "width")
+    input_column = "image"
 
     def name_dims(self, input_shapes: Mapping[str, Sequence[int | None]]) -> dict[str, int | None]:
         batch_size, num_channels, height, width = [*input_shapes.get("pixel_values", ()), None, None, None, None][:4]

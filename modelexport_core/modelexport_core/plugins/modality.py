@@ -32,6 +32,7 @@ class Modality:
     - `mask_input`: the input whose non-zero entries mark the real positions along `length_dim` (right padding).
     - `task_aliases`: pipeline tasks served by the export of another task.
     - `embedding_tasks`: tasks whose outputs are vectors (the int8 gate compares them by cosine, not top-1).
+    - `input_column`: the column `modelexport run` reads its inputs from by default (texts, image paths, ...).
     """
 
     name: ClassVar[str] = ""
@@ -42,6 +43,7 @@ class Modality:
     mask_input: ClassVar[str | None] = None
     task_aliases: ClassVar[Mapping[str, str]] = {}
     embedding_tasks: ClassVar[tuple[str, ...]] = ()
+    input_column: ClassVar[str] = "text"
 
     def name_dims(self, input_shapes: InputShapes) -> dict[str, int | None]:
         """The named dims of a model's inputs (None where dynamic), e.g. {"batch_size": 2, "sequence_length": 16}."""
@@ -76,8 +78,11 @@ class Modality:
         return None
 
     def read_input(self, value: str) -> Any:
-        """A raw input from a command-line value (`compare --text` / `--image`): the text itself by default; a
-        modality whose inputs are files reads the file (a user error naming it when it cannot)."""
+        """A raw input from a command-line or table value (`compare --text`, `modelexport run`): the text itself
+        by default (an empty one is a user error); a modality whose inputs are files reads the file (a user
+        error naming it when it cannot)."""
+        if not value.strip():
+            raise ModelExportError("empty text")
         return value
 
     def sample_inputs(self, dims: Mapping[str, int]) -> dict[str, list[Any]]:

@@ -1,0 +1,66 @@
+"""Where the rows run: in this process (`local_batches`), or on Ray Data actors (`ray_batches`). Each yields
+lists of output rows as they finish; the job writes them as shards."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from modelexport_core.errors import ModelExportError
+from modelexport_core.run.predictor import Predictor
+
+Rows = list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """`actors` Predictor actors of `cpus_per_actor` CPUs each, on the cluster at `address` (None: a local Ray
+    started for the run). Actors killed mid-run are restarted and their batches retried (`max_restarts`)."""
+
+    actors: int = 1
+    cpus_per_actor: int = 1
+    address: str | None = None
+    max_restarts: int = 3
+
+
+def local_batches(rows: Rows, predictor: dict[str, Any], shard_rows: int) -> Iterator[Rows]:
+    """One Predictor in this process, `shard_rows` rows at a time."""
+    model = Predictor(**predictor)
+    for start in range(0, len(rows), shard_rows):
+        yield model.predict_rows(rows[start : start + shard_rows])
+
+
+def ray_batches(
+    rows: Rows, predictor: dict[str, Any], shard_rows: int, options: RayOptions, udf: type = Predictor
+) -> Iterator[Rows]:
+    """Ray Data: the rows as a dataset, `map_batches(udf)` on an actor pool, the results streamed back."""
+    ray = _ray()
+    if not ray.is_initialized():
+        ray.init(address=options.address, logging_level=logging.ERROR, log_to_driver=False, include_dashboard=False)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    dataset = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // shard_rows)))
+    answered = dataset.map_batches(
+        udf,
+        fn_constructor_kwargs={**predictor, "threads": options.cpus_per_actor},
+        batch_size=shard_rows,
+        batch_format="pyarrow",
+        concurrency=options.actors,
+        num_cpus=options.cpus_per_actor,
+        max_restarts=options.max_restarts,
+        max_task_retries=options.max_restarts,
+    )
+    for block in answered.iter_batches(batch_size=None, batch_format="pyarrow"):
+        yield block.to_pylist()
+
+
+def _ray() -> Any:
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise ModelExportError("--engine ray needs Ray Data: pip install 'modelexport-core[ray]'") from None
+    return ray

@@ -1,0 +1,102 @@
+"""`run_job`: a package's task over every row of a file, into OUTPUT, on the local or the Ray engine."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelexport_core.errors import ModelExportError
+from modelexport_core.package.layout import find_model_file
+from modelexport_core.package.shapes import detect_shapes
+from modelexport_core.plugins.manager import get_modality
+from modelexport_core.run.engines import RayOptions, local_batches, ray_batches
+from modelexport_core.run.progress import progress_reporter
+from modelexport_core.run.shards import Shards
+from modelexport_core.run.table import OUTPUT_FORMATS, ROW_NUMBER, read_rows
+
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a run reads and how it calls the pipeline (see `Predictor`)."""
+
+    column: str | None = None
+    id_column: str | None = None
+    drop_input: bool = False
+    pipeline_args: dict[str, Any] = field(default_factory=dict)
+    batch_size: int | None = None
+    use_buckets: bool = True
+    sort_by_length: bool = True
+    target: str = "cpu"
+    task: str | None = None
+    shard_rows: int = 512
+
+
+def run_job(
+    package: Path,
+    input_path: Path,
+    output: Path,
+    options: RunOptions | None = None,
+    *,
+    engine: str = "local",
+    ray: RayOptions | None = None,
+    resume: bool = False,
+    force: bool = False,
+) -> dict[str, Any]:
+    """Write one output row per input row (its id, its input unless dropped, the answer's columns, `error`).
+    Everything a user can get wrong is refused before any work; finished shards survive an interruption and
+    `resume` skips them. Returns a summary (rows, errors, resumed rows, seconds, rows per second)."""
+    options, ray = options or RunOptions(), ray or RayOptions()
+    if engine not in ENGINES:
+        raise ModelExportError(f"--engine takes {' or '.join(ENGINES)}, not {engine!r}")
+    if output.suffix not in OUTPUT_FORMATS:
+        raise ModelExportError(f"OUTPUT {output} must end with {', '.join(OUTPUT_FORMATS)}")
+    modality = get_modality(detect_shapes(find_model_file(package)).modality)
+    column, id_column = options.column or modality.input_column, options.id_column or ROW_NUMBER
+    rows = read_rows(input_path, column, options.id_column)
+    shards = Shards(output, id_column)
+    shards.claim(resume, force)
+    done = {row[id_column] for row in shards.finished()}
+    remaining = [row for row in rows if row[id_column] not in done]
+    start = time.perf_counter()
+    with progress_reporter(len(rows), len(done), sys.stderr) as advance:
+        for batch in _batches(remaining, package, column, options, engine, ray):
+            shards.write(batch)
+            advance(len(batch))
+    seconds = time.perf_counter() - start
+    written = shards.join([row[id_column] for row in rows])
+    return {
+        "output": str(output),
+        "rows": len(written),
+        "errors": sum(1 for row in written if row.get("error")),
+        "resumed": len(done),
+        "seconds": round(seconds, 2),
+        "rows_per_second": round(len(remaining) / seconds, 1) if seconds and remaining else None,
+    }
+
+
+def _batches(
+    rows: list[dict[str, Any]], package: Path, column: str, options: RunOptions, engine: str, ray: RayOptions
+) -> Iterator[list[dict[str, Any]]]:
+    if not rows:
+        return iter(())
+    predictor = {
+        "package": str(package),
+        "task": options.task,
+        "column": column,
+        "id_column": options.id_column,
+        "drop_input": options.drop_input,
+        "pipeline_args": options.pipeline_args,
+        "batch_size": options.batch_size,
+        "use_buckets": options.use_buckets,
+        "sort_by_length": options.sort_by_length,
+        "target": options.target,
+    }
+    if engine == "ray":
+        return ray_batches(rows, predictor, options.shard_rows, ray)
+    return local_batches(rows, predictor, options.shard_rows)
