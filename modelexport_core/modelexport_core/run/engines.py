@@ -17,12 +17,12 @@ Rows = list[dict[str, Any]]
 @dataclass(frozen=True)
 class RayOptions:
     """`actors` Predictor actors of `cpus_per_actor` CPUs each, on the cluster at `address` (None: a local Ray
-    started for the run). Actors killed mid-run are restarted and their batches retried (`max_restarts`)."""
+    started for the run). An actor killed mid-run is restarted and its batches retried: Ray Data's defaults
+    for actor pools (`max_restarts=-1`, `max_task_retries=-1`), kept."""
 
     actors: int = 1
     cpus_per_actor: int = 1
     address: str | None = None
-    max_restarts: int = 3
 
 
 def local_batches(rows: Rows, predictor: dict[str, Any], shard_rows: int) -> Iterator[Rows]:
@@ -39,19 +39,18 @@ def ray_batches(
     ray = _ray()
     if not ray.is_initialized():
         ray.init(address=options.address, logging_level=logging.ERROR, log_to_driver=False, include_dashboard=False)
+    logging.getLogger("ray.data").setLevel(logging.ERROR)  # its progress bars and execution logs: ours instead
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False
-    context.print_on_execution_start = False
-    dataset = ray.data.from_items(rows, override_num_blocks=max(1, -(-len(rows) // shard_rows)))
+    blocks = max(-(-len(rows) // shard_rows), options.actors)  # every actor gets work
+    dataset = ray.data.from_items(rows, override_num_blocks=blocks)
     answered = dataset.map_batches(
         udf,
         fn_constructor_kwargs={**predictor, "threads": options.cpus_per_actor},
-        batch_size=shard_rows,
+        batch_size=-(-len(rows) // blocks),
         batch_format="pyarrow",
-        concurrency=options.actors,
+        compute=ray.data.ActorPoolStrategy(size=options.actors),
         num_cpus=options.cpus_per_actor,
-        max_restarts=options.max_restarts,
-        max_task_retries=options.max_restarts,
     )
     for block in answered.iter_batches(batch_size=None, batch_format="pyarrow"):
         yield block.to_pylist()
