@@ -154,18 +154,9 @@ def test_what_a_user_gets_wrong_fails_before_any_work(text_package, tmp_path: Pa
 def test_the_ray_engine_without_ray_names_the_extra(text_package, tmp_path: Path) -> None:
     source = _jsonl(tmp_path / "in.jsonl", [{"text": "paris"}])
     blocked = "import sys; sys.modules['ray'] = None; from modelexport_core.cli import main; sys.exit(main())"
+    args = ["run", str(text_package(TASK, 2)), str(source), str(tmp_path / "o.jsonl"), "--engine", "ray"]
     done = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            blocked,
-            "run",
-            str(text_package(TASK, 2)),
-            str(source),
-            str(tmp_path / "o.jsonl"),
-            "--engine",
-            "ray",
-        ],
+        [sys.executable, "-c", blocked, *args],
         capture_output=True,
         text=True,
         env=cli_env(),
