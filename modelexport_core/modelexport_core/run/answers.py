@@ -30,6 +30,6 @@ def _plain(value: Any) -> Any:
         return value.item()
     if isinstance(value, dict):
         return {key: _plain(item) for key, item in value.items()}
-    if isinstance(value, list):
+    if isinstance(value, list) and value and not isinstance(value[0], (int, float, str)):
         return [_plain(item) for item in value]
-    return value
+    return value  # a list of plain numbers (a vector) as it is

@@ -15,7 +15,7 @@ from modelexport_core.package.layout import find_model_file, package_task
 from modelexport_core.package.shapes import detect_shapes
 from modelexport_core.plugins.manager import get_modality
 from modelexport_core.run.answers import answer_columns
-from modelexport_core.run.table import ROW_NUMBER
+from modelexport_core.run.table import ROW_NUMBER, arrow_table
 
 Row = dict[str, Any]
 
@@ -55,9 +55,7 @@ class Predictor:
 
     def __call__(self, batch: Any) -> Any:
         """A Ray Data batch (pyarrow table, pandas frame or dict of columns) -> a pyarrow table of output rows."""
-        import pyarrow
-
-        return pyarrow.Table.from_pylist(self.predict_rows(_rows(batch)))
+        return arrow_table(self.predict_rows(_rows(batch)))
 
     def predict_rows(self, rows: list[Row]) -> list[Row]:
         """Every row's output row, in order."""
@@ -108,7 +106,7 @@ def _rows(batch: Any) -> list[Row]:
         return batch.to_pylist()
     if hasattr(batch, "to_dict"):  # pandas
         return batch.to_dict("records")
-    columns = {name: list(values) for name, values in batch.items()}
+    columns = {name: values.tolist() if hasattr(values, "tolist") else list(values) for name, values in batch.items()}
     return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(), strict=True)]
 
 

@@ -1,8 +1,9 @@
 """The shards a run writes as it goes, beside OUTPUT: what makes a run resumable and Ctrl-C harmless.
 
-`.OUTPUT.shards/` holds one JSONL file per finished batch of output rows, each written whole (to a temporary
+`.OUTPUT.shards/` holds one Parquet file per finished batch of output rows, each written whole (to a temporary
 name, then renamed), so an interrupted run leaves only complete shards. `--resume` skips the ids they hold; at
-the end the shards are joined into OUTPUT in the input's order (written whole too) and removed.
+the end the shards are joined into OUTPUT in the input's order (written whole too) and removed. Shards and the
+join stay in Arrow: vectors never pass through Python objects on their way to a Parquet OUTPUT.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from modelexport_core.errors import ModelExportError
-from modelexport_core.run.table import read_jsonl, write_rows
+from modelexport_core.run.table import arrow_table, write_table
 
 
 class Shards:
@@ -38,26 +39,42 @@ class Shards:
             )
         self.directory.mkdir(parents=True, exist_ok=True)
 
-    def finished(self) -> list[dict[str, Any]]:
-        """The rows of every complete shard."""
-        return [row for shard in sorted(self.directory.glob("shard-*.jsonl")) for row in read_jsonl(shard)]
+    def finished_ids(self) -> set[Any]:
+        """The ids of every complete shard."""
+        import pyarrow.parquet
+
+        return {
+            row_id
+            for shard in self._complete()
+            for row_id in pyarrow.parquet.read_table(shard, columns=[self.id_column]).column(0).to_pylist()
+        }
 
     def write(self, rows: list[dict[str, Any]]) -> None:
         """One more shard, whole or not at all."""
-        number = len(list(self.directory.glob("shard-*.jsonl")))
-        partial = self.directory / f".shard-{number:06d}.partial.jsonl"
-        write_rows(rows, partial)
-        os.replace(partial, self.directory / f"shard-{number:06d}.jsonl")
+        import pyarrow.parquet
 
-    def join(self, order: Sequence[Any]) -> list[dict[str, Any]]:
-        """Write OUTPUT from the shards, one row per id of `order` in that order, then remove them."""
-        by_id = {row[self.id_column]: row for row in self.finished()}
-        missing = [row_id for row_id in order if row_id not in by_id]
+        number = len(self._complete())
+        partial = self.directory / f".shard-{number:06d}.partial"
+        pyarrow.parquet.write_table(arrow_table(rows), partial)
+        os.replace(partial, self.directory / f"shard-{number:06d}.parquet")
+
+    def join(self, order: Sequence[Any]) -> Any:
+        """Write OUTPUT from the shards, one row per id of `order` in that order, then remove them; the table."""
+        import pyarrow
+        import pyarrow.parquet
+
+        shards = [pyarrow.parquet.read_table(shard) for shard in self._complete()]
+        table = pyarrow.concat_tables(shards, promote_options="permissive")  # an all-error shard lacks answers
+        position = {row_id: index for index, row_id in enumerate(table.column(self.id_column).to_pylist())}
+        missing = [row_id for row_id in order if row_id not in position]
         if missing:
             raise ModelExportError(f"The run finished without rows for {len(missing)} ids (first: {missing[0]!r})")
-        rows = [by_id[row_id] for row_id in order]
+        table = table.take([position[row_id] for row_id in order])
         partial = self.output.with_name(f".{self.output.name}.partial{self.output.suffix}")
-        write_rows(rows, partial)
+        write_table(table, partial)
         os.replace(partial, self.output)
         shutil.rmtree(self.directory)
-        return rows
+        return table
+
+    def _complete(self) -> list[Path]:
+        return sorted(self.directory.glob("shard-*.parquet"))

@@ -49,18 +49,22 @@ def _read_table(path: Path, suffix: str) -> Any:
         raise ModelExportError(f"Cannot read {path} as {suffix[1:]}: {str(err).splitlines()[0]}") from None
 
 
-def write_rows(rows: list[dict[str, Any]], path: Path) -> None:
-    """`rows` as JSONL (one object per line) or Parquet (columns inferred over every row), by `path`'s suffix."""
-    if _format(path, OUTPUT_FORMATS, "OUTPUT") == ".jsonl":
-        with path.open("w") as handle:
-            for row in rows:
-                handle.write(json.dumps(row) + "\n")
-        return
+def arrow_table(rows: list[dict[str, Any]]) -> Any:
+    """Rows as an Arrow table with every key any row has (None where a row lacks it: an error row's answer)."""
     import pyarrow
-    import pyarrow.parquet
 
-    pyarrow.parquet.write_table(pyarrow.Table.from_pylist(rows), path)
+    keys = list(dict.fromkeys(key for row in rows for key in row))
+    return pyarrow.table({key: [row.get(key) for row in rows] for key in keys})
 
 
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line]
+def write_table(table: Any, path: Path) -> None:
+    """An Arrow table as Parquet, or as JSONL (one object per line), by `path`'s suffix."""
+    if _format(path, OUTPUT_FORMATS, "OUTPUT") == ".parquet":
+        import pyarrow.parquet
+
+        pyarrow.parquet.write_table(table, path)
+        return
+    with path.open("w") as handle:
+        for batch in table.to_batches():
+            for row in batch.to_pylist():
+                handle.write(json.dumps(row) + "\n")
