@@ -44,6 +44,7 @@ def export_summary(metadata: dict[str, Any], out_dir: Path) -> None:
 
 def run_summary(summary: dict[str, Any]) -> None:
     rate = f", {summary['rows_per_second']} rows/s" if summary["rows_per_second"] else ""
+    rate += f" (first answers after {summary['startup_seconds']} s)" if summary["startup_seconds"] else ""
     resumed = f" ({summary['resumed']} from an earlier run)" if summary["resumed"] else ""
     console.print(
         f"Wrote {summary['rows']} rows to {summary['output']}{resumed}: {summary['errors']} with an error, "

@@ -68,26 +68,24 @@ def run_job(
         for batch in _batches(remaining, package, column, options, engine, ray):
             shards.write(batch)
             advance(len(batch))
-            first = first or (time.perf_counter(), len(batch))
+            first = first or time.perf_counter()
     written = shards.join([row[id_column] for row in rows])
     return _summary(output, written, len(done), start, first)
 
 
 def _summary(output: Path, written: Any, resumed: int, start: float, first: tuple[float, int] | None) -> dict[str, Any]:
-    """Rows, errors and speed: over the whole run, and after its first batch (loading the package, starting
-    Ray and its actors: `startup_seconds`, which includes that batch)."""
+    """Rows, errors and speed over the whole run; `startup_seconds`: until the first batch was back (loading the
+    package, starting Ray and its actors, and that batch)."""
     end = time.perf_counter()
     ran = written.num_rows - resumed
-    steady = (ran - first[1]) / (end - first[0]) if first and ran > first[1] and end > first[0] else None
     return {
         "output": str(output),
         "rows": written.num_rows,
         "errors": written.num_rows - written.column("error").null_count,
         "resumed": resumed,
         "seconds": round(end - start, 2),
-        "startup_seconds": round(first[0] - start, 2) if first else None,
+        "startup_seconds": round(first - start, 2) if first else None,
         "rows_per_second": round(ran / (end - start), 1) if ran else None,
-        "rows_per_second_after_startup": round(steady, 1) if steady else None,
     }
 
 
