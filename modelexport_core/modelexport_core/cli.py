@@ -87,9 +87,7 @@ def export_command(
     model: Annotated[str, typer.Argument(help="Local model directory or Hub id.")],
     out_dir: Annotated[Path, typer.Argument(help="Package directory to write.")],
     task: Annotated[str | None, typer.Option(help="Task; inferred from config.json when omitted.")] = None,
-    batch_size: Annotated[
-        str | None, typer.Option(help="Inputs per run; a list (1,8) writes one graph per batch size.")
-    ] = None,
+    batch_size: Annotated[str | None, typer.Option(help="Inputs per run; a list (1,8): a graph each.")] = None,
     sequence_length: Annotated[
         str | None, typer.Option(help="Tokens per input; a list (16,32,64,128) writes one graph per length.")
     ] = None,

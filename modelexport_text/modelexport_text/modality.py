@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,8 +32,9 @@ class TextModality(Modality):
         "zero-shot-classification": "text-classification",
         "sentiment-analysis": "text-classification",
         "ner": "token-classification",
+        "sentence-embeddings": "feature-extraction",
     }
-    embedding_tasks = ("feature-extraction",)
+    embedding_tasks = ("feature-extraction", "sentence-embeddings")
 
     def name_dims(self, input_shapes: Mapping[str, Sequence[int | None]]) -> dict[str, int | None]:
         batch_size, sequence_length = [*input_shapes.get("input_ids", ()), None, None][:2]
@@ -53,9 +55,19 @@ class TextModality(Modality):
         return {**dims, "sequence_length": limit}
 
     def save_preprocessor(self, source: str, out_dir: Path, hub_kwargs: Mapping[str, Any]) -> None:
+        """The tokenizer files, and for a sentence-transformers model the pooling and normalization its
+        `modules.json` asks for (`sentence_embedding.json`)."""
         from transformers import AutoTokenizer
 
+        from modelexport_text.pipelines import SENTENCE_EMBEDDING_FILE, sentence_embedding_config
+
         copy_pretrained(AutoTokenizer.from_pretrained, source, out_dir, hub_kwargs, "tokenizer")
+        modules = _source_json(source, "modules.json", hub_kwargs)
+        found = (
+            sentence_embedding_config(modules, lambda path: _source_json(source, path, hub_kwargs)) if modules else None
+        )
+        if found:
+            (out_dir / SENTENCE_EMBEDDING_FILE).write_text(json.dumps(found))
 
     def load_processor(self, directory: str, trust_remote_code: bool = False) -> Any:
         from transformers import AutoTokenizer
@@ -72,11 +84,12 @@ class TextModality(Modality):
         return ONNXTokenizer(processor, dims["batch_size"], dims["sequence_length"])
 
     def pipeline_class(self, task: str) -> type | None:
-        if task != "feature-extraction":
-            return None
-        from modelexport_text.pipelines import FixedLengthFeatureExtractionPipeline
+        from modelexport_text import pipelines
 
-        return FixedLengthFeatureExtractionPipeline
+        if task == pipelines.SENTENCE_EMBEDDING_TASK:
+            pipelines.register_sentence_embeddings()
+            return pipelines.SentenceEmbeddingPipeline
+        return pipelines.FixedLengthFeatureExtractionPipeline if task == "feature-extraction" else None
 
     def input_lengths(self, items: Sequence[Any], processor: Any) -> list[int] | None:
         """Token counts, untruncated, from one batched call of the plain tokenizer; None unless all are texts."""
@@ -95,3 +108,12 @@ class TextModality(Modality):
         from modelexport_text.corpus import corpus_sentences
 
         return list(corpus_sentences())
+
+
+def _source_json(source: str, name: str, hub_kwargs: Mapping[str, Any]) -> Any:
+    """A JSON file of the model's directory or Hub repo (`name` relative to it), or None when it has none."""
+    from transformers.utils import cached_file
+
+    kwargs = {k: v for k, v in hub_kwargs.items() if k in ("revision", "token", "cache_dir")}
+    path = cached_file(source, name.lstrip("/"), _raise_exceptions_for_missing_entries=False, **kwargs)
+    return json.loads(Path(path).read_text()) if path else None

@@ -1,20 +1,125 @@
-"""Pipeline classes that keep the stock behaviour on fixed-length inputs."""
+"""Pipeline classes that keep the stock behaviour on fixed-length inputs, and run a list of texts batch by batch."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from transformers import FeatureExtractionPipeline
 
+from modelexport_core.errors import ModelExportError
+
+SENTENCE_EMBEDDING_TASK = "sentence-embeddings"
+SENTENCE_EMBEDDING_FILE = "sentence_embedding.json"  # {"pooling": "mean", "normalize": true}, from modules.json
+POOLINGS = ("mean", "cls", "max")
+_BATCHED_KEYWORDS = {"batch_size", "pooling", "normalize", "truncation", "return_tensors"}
+
 
 class FixedLengthFeatureExtractionPipeline(FeatureExtractionPipeline):
-    """Feature extraction that returns the vectors of the real tokens only, never of fixed-length padding."""
+    """Feature extraction that returns the vectors of the real tokens only, never of fixed-length padding; with
+    `pooling` ("mean", "cls" or "max", over the real tokens; `normalize` for unit length), one vector per text.
+
+    A call on a list of texts runs whole batches: one tokenizer call per batch (padded to its bucket), one model
+    call, and the slicing or pooling done on the batch's arrays. Anything else takes the stock per-item path."""
+
+    def _sanitize_parameters(self, pooling: str | None = None, normalize: bool | None = None, **kwargs: Any) -> Any:
+        if pooling is not None and pooling not in POOLINGS:
+            raise ModelExportError(f"pooling takes {', '.join(POOLINGS)}, not {pooling!r}")
+        preprocess, forward, postprocess = super()._sanitize_parameters(**kwargs)
+        given = {"pooling": pooling, "normalize": normalize}
+        return preprocess, forward, {**postprocess, **{k: v for k, v in given.items() if v is not None}}
+
+    def __call__(self, inputs: Any = None, *args: Any, **kwargs: Any) -> Any:
+        texts = isinstance(inputs, list) and inputs and all(isinstance(text, str) for text in inputs)
+        if not texts or args or set(kwargs) - _BATCHED_KEYWORDS or kwargs.get("return_tensors"):
+            return super().__call__(inputs, *args, **kwargs)
+        options = {
+            **self._postprocess_params,
+            **self._sanitize_parameters(kwargs.get("pooling"), kwargs.get("normalize"))[2],
+        }
+        size = kwargs.get("batch_size") or self._batch_size or 1
+        batches = (self._batch(inputs[start : start + size], **options) for start in range(0, len(inputs), size))
+        return [answer for batch in batches for answer in batch]
+
+    def _batch(self, texts: list[str], pooling: str | None = None, normalize: bool = False, **_: Any) -> list[Any]:
+        import torch
+
+        encoded = self.tokenizer(texts, return_tensors="pt", truncation=True)
+        with torch.no_grad():
+            features = self.model(**encoded)[0]
+        mask = encoded["attention_mask"]
+        if pooling:
+            return pooled(features, mask, pooling, normalize).tolist()
+        return [row[: int(real)].unsqueeze(0).tolist() for row, real in zip(features, mask.sum(1), strict=True)]
 
     def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
         outputs = self.model(**model_inputs)
         return {"features": outputs[0], "attention_mask": model_inputs["attention_mask"]}
 
-    def postprocess(self, model_outputs: dict[str, Any], return_tensors: bool = False) -> Any:
-        real_tokens = int(model_outputs["attention_mask"][0].sum())  # right padding
-        features = model_outputs["features"][:, :real_tokens]
+    def postprocess(
+        self,
+        model_outputs: dict[str, Any],
+        return_tensors: bool = False,
+        pooling: str | None = None,
+        normalize: bool = False,
+    ) -> Any:
+        features, mask = model_outputs["features"], model_outputs["attention_mask"]
+        if pooling:
+            vector = pooled(features, mask, pooling, normalize)[0]
+            return vector if return_tensors else vector.tolist()
+        features = features[:, : int(mask[0].sum())]  # right padding
         return features if return_tensors else features.tolist()
+
+
+class SentenceEmbeddingPipeline(FixedLengthFeatureExtractionPipeline):
+    """One vector per text, pooled and normalized as the package records from the model's sentence-transformers
+    modules (`sentence_embedding.json`), else mean pooling unnormalized (sentence-transformers' default);
+    `pooling=` and `normalize=` override, at creation or per call."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        recorded = {"pooling": "mean", "normalize": False, **_recorded_pooling(getattr(self.model, "path", None))}
+        self._postprocess_params = {**recorded, **self._postprocess_params}
+
+
+def pooled(features: Any, mask: Any, pooling: str, normalize: bool) -> Any:
+    """[batch, tokens, dim] features over their real tokens (`mask`) -> [batch, dim] vectors."""
+    import torch
+
+    real = mask.unsqueeze(-1).to(features.dtype)
+    if pooling == "cls":
+        vectors = features[:, 0]
+    elif pooling == "max":
+        vectors = features.masked_fill(real == 0, float("-inf")).max(dim=1).values
+    else:
+        vectors = (features * real).sum(dim=1) / real.sum(dim=1).clamp(min=1e-9)
+    return torch.nn.functional.normalize(vectors, dim=-1) if normalize else vectors
+
+
+def _recorded_pooling(model_path: Any) -> dict[str, Any]:
+    recorded = Path(str(model_path)).parent / SENTENCE_EMBEDDING_FILE if model_path else None
+    return json.loads(recorded.read_text()) if recorded and recorded.is_file() else {}
+
+
+def sentence_embedding_config(modules: list[dict[str, Any]], read: Any) -> dict[str, Any] | None:
+    """The pooling and normalization a sentence-transformers `modules.json` asks for (`read(path)` gives a
+    module's config.json as a dict), or None when it has no Pooling module."""
+    types = {module.get("type", "").rsplit(".", 1)[-1]: module for module in modules}
+    if "Pooling" not in types:
+        return None
+    config = read(f"{types['Pooling'].get('path', '')}/config.json")
+    modes = {"cls": "pooling_mode_cls_token", "max": "pooling_mode_max_tokens", "mean": "pooling_mode_mean_tokens"}
+    pooling = next((name for name, key in modes.items() if config.get(key)), "mean")
+    return {"pooling": pooling, "normalize": "Normalize" in types}
+
+
+def register_sentence_embeddings() -> None:
+    """Teach transformers' `pipeline()` the task, once."""
+    from transformers import AutoModel
+    from transformers.pipelines import PIPELINE_REGISTRY
+
+    if SENTENCE_EMBEDDING_TASK not in PIPELINE_REGISTRY.get_supported_tasks():
+        PIPELINE_REGISTRY.register_pipeline(
+            SENTENCE_EMBEDDING_TASK, pipeline_class=SentenceEmbeddingPipeline, pt_model=AutoModel
+        )

@@ -194,11 +194,23 @@ def test_benchmark_corpus_reports_every_runner_side_by_side(bucketed, text_model
         "raw_dynamic",
     ]
     assert rows["pytorch"]["x_pytorch"] == 1.0 and all(row["seconds"] > 0 for row in rows.values())
+    assert rows["raw_dynamic"]["x_ceiling"] == 1.0 and shown["cpu"]  # each row against its precision's ceiling
+    assert rows["fp32_buckets"]["x_ceiling"] == round(
+        rows["raw_dynamic"]["seconds"] / rows["fp32_buckets"]["seconds"], 3
+    )
     assert re.fullmatch(r"batches per length \{(8: \d+, )?16: \d+\}, [12] sessions", rows["fp32_buckets"]["detail"])
     assert rows["fp32_single"]["detail"] == "" and shown["package_mb"]["fp32"] > 0
-    console = Console(record=True, width=80)
+    console = Console(record=True, width=120)
     print_corpus_report(report, console)
     table = console.export_text()
     assert all(
-        label in table for label in ("PyTorch pipeline", "Optimum, dynamic axes", "ours fp32 buckets", "x PyTorch")
+        label in table
+        for label in (
+            "PyTorch pipeline",
+            "Optimum, dynamic axes",
+            "ours fp32 buckets",
+            "x PyTorch",
+            "x ceiling",
+            "CPU: ",
+        )
     )

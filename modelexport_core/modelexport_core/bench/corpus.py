@@ -12,6 +12,7 @@ from typing import Any
 
 import onnx
 
+from modelexport_core.bench.cpu import cpu_description
 from modelexport_core.bench.memory import PeakMemory
 from modelexport_core.bench.runners import (
     check_source,
@@ -45,6 +46,7 @@ LABELS = {
     "raw_dynamic": "raw dynamic axes, sorted",
     "raw_dynamic_int8": "raw dynamic axes int8, sorted",
 }
+INT8_RUNNERS = ("int8_buckets", "raw_dynamic_int8")  # compared with the int8 ceiling; the others with fp32's
 CEILING_NOTE = (
     "length-sorted, each batch padded to its longest, processed beforehand (not counted): "
     "the ceiling without fixed shapes"
@@ -71,14 +73,28 @@ class CorpusReport:
     threads: int
     package_mb: dict[str, float]
     rows: list[CorpusRow] = field(default_factory=list)
+    cpu: str = field(default_factory=cpu_description)
 
     def ratio(self, row: CorpusRow) -> float:
         """Throughput relative to the PyTorch pipeline (2.0 = twice as fast)."""
         return self.rows[0].seconds / row.seconds
 
+    def ceiling_ratio(self, row: CorpusRow) -> float | None:
+        """Throughput relative to the raw dynamic-axes session of its precision (1.0 = at the ceiling)."""
+        name = "raw_dynamic_int8" if row.runner in INT8_RUNNERS else "raw_dynamic"
+        ceiling = next((r for r in self.rows if r.runner == name), None)
+        return ceiling.seconds / row.seconds if ceiling else None
+
     def to_dict(self) -> dict[str, Any]:
-        rows = [{**asdict(row), "x_pytorch": round(self.ratio(row), 3)} for row in self.rows]
+        rows = [
+            {**asdict(row), "x_pytorch": round(self.ratio(row), 3), "x_ceiling": _rounded(self.ceiling_ratio(row))}
+            for row in self.rows
+        ]
         return {**asdict(self), "rows": rows}
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 3)
 
 
 def _package_mb(directory: Path) -> float:
@@ -210,16 +226,18 @@ def print_corpus_report(report: CorpusReport, console: Any) -> None:
     from rich.table import Table
 
     title = f"corpus: {report.count} inputs, batch {report.batch_size}, {report.threads} thread(s)"
-    table = Table(title=title)
+    table = Table(title=title, caption=f"CPU: {report.cpu}; x ceiling: against the raw dynamic row of its precision")
     table.add_column("runner", no_wrap=True)
-    for header in ("median s", "inputs/s", "x PyTorch", "peak MB"):
+    for header in ("median s", "inputs/s", "x PyTorch", "x ceiling", "peak MB"):
         table.add_column(header, justify="right")
     for row in report.rows:
+        ceiling = report.ceiling_ratio(row)
         table.add_row(
             row.label,
             f"{row.seconds:.3f}",
             f"{report.count / row.seconds:.0f}",
             f"{report.ratio(row):.2f}",
+            "-" if ceiling is None else f"{ceiling:.2f}",
             f"{row.peak_mb:.0f}",
         )
     console.print(table)

@@ -13,8 +13,10 @@ def ort_model_class(task: str) -> type:
         return plugin_class
     from optimum.onnxruntime.pipelines import get_ort_model_class
 
+    from modelexport_core.exporter.tasks import export_task_for
+
     try:
-        return get_ort_model_class(task)
+        return get_ort_model_class(export_task_for(task))
     except KeyError as err:
         raise ModelExportError(
             f"No ORTModel class for task '{task}'; the installed plugins serve {', '.join(served_tasks())}"
