@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import weakref
 
+import numpy as np
 import onnxruntime
 
 from modelexport_core import AutoModelForONNX, create_pipeline
@@ -44,3 +45,21 @@ def test_the_session_is_released_with_the_last_pipeline(text_package) -> None:
     gc.collect()
     assert loaded() is None
     assert create_pipeline("token-classification", package)("paris")  # loaded again
+
+
+def test_bucket_sessions_share_one_copy_of_the_weights(text_model, tmp_path) -> None:
+    """Every graph of a bucketed package reads its weights from one memory map; the answers stay the same."""
+    from modelexport_core import export
+
+    task, texts = "feature-extraction", ["paris", " ".join(["word"] * 12), "my name is john"]
+    export(text_model(task), tmp_path / "pkg", task=task, batch_size=2, sequence_length=[8, 16], validate=False)
+    shared = create_pipeline(task, tmp_path / "pkg", share_weights=True)
+    alone = create_pipeline(task, tmp_path / "pkg", share_weights=False)(texts)
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(shared(texts), alone, strict=True))
+    buckets = shared.model.model  # the BucketedModel: each length's ORTModel, loaded by now
+    maps = {id(model.shared_weights) for model in buckets._models.values()}
+    assert (
+        len(buckets._models) == 2
+        and len(maps) == 1
+        and None not in {m.shared_weights for m in buckets._models.values()}
+    )

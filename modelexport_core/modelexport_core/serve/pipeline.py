@@ -39,6 +39,7 @@ def create_pipeline(
     trust_remote_code: bool = False,
     target: str = "cpu",
     share_sessions: bool = True,
+    share_weights: bool = True,
     **kwargs: Any,
 ) -> Any:
     """A `transformers.Pipeline` for `task` over a fixed-shape package that takes any number of inputs of any size.
@@ -53,11 +54,15 @@ def create_pipeline(
     A package whose config or processor needs its own code is refused in one line unless `trust_remote_code`.
     `target` (e.g. "qnn-htp") builds every session on that execution target, CPU fallback disabled.
     Sessions are created on first use (model.onnx's at once) and shared with every pipeline of this process over
-    the same files, task, target and `session_options` object, unless `share_sessions=False`.
+    the same files, task, target and `session_options` object, unless `share_sessions=False`. The graphs of a
+    bucketed package share one copy of its weights (prepacking off; `session_options`' attributes are kept, its
+    config entries are not), unless `share_weights=False`.
     """
     from transformers import pipeline
 
-    served = serve_package(task, model, session_options, trust_remote_code, target, use_buckets, share_sessions)
+    served = serve_package(
+        task, model, session_options, trust_remote_code, target, use_buckets, share_sessions, share_weights
+    )
     modality = served.modality
     if data_processor is None:
         data_processor = ONNXAutoProcessor.from_model(served.model_file, trust_remote_code=trust_remote_code)

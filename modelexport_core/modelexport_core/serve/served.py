@@ -15,7 +15,7 @@ from modelexport_core.plugins.manager import get_modality
 from modelexport_core.plugins.modality import Modality
 from modelexport_core.serve.adapter import BatchBucketedModel, FixedBatchModel
 from modelexport_core.serve.buckets import BucketedModel, serve_buckets
-from modelexport_core.serve.models import load_ort_model
+from modelexport_core.serve.models import load_ort_model, model_file_of
 from modelexport_core.targets.registry import get_target
 
 
@@ -39,13 +39,16 @@ def serve_package(
     target: str = "cpu",
     use_buckets: bool = True,
     share_sessions: bool = True,
+    share_weights: bool = True,
 ) -> ServedModel:
     """Load a package (directory, model.onnx or ORTModel) for `task` on `target`, every session alike (sessions
-    this process already loaded with the same options shared, unless not `share_sessions`; `load_ort_model`)."""
+    this process already loaded with the same options shared, unless not `share_sessions`; the graphs of a
+    bucketed package sharing one copy of the weights, unless not `share_weights`: `load_ort_model`)."""
     execution_target = get_target(target)
-    options = (session_options, trust_remote_code, execution_target, share_sessions)
+    detected = detect_shapes(model_file_of(model))
+    bucketed = use_buckets and len(detected.buckets) > 1
+    options = (session_options, trust_remote_code, execution_target, share_sessions, share_weights and bucketed)
     ort_model, model_file = load_ort_model(task, model, *options)
-    detected = detect_shapes(model_file)
     modality = get_modality(detected.modality)
 
     def load(name: str) -> Any:
