@@ -89,7 +89,12 @@ class TextModality(Modality):
         if task == pipelines.SENTENCE_EMBEDDING_TASK:
             pipelines.register_sentence_embeddings()
             return pipelines.SentenceEmbeddingPipeline
-        return pipelines.FixedLengthFeatureExtractionPipeline if task == "feature-extraction" else None
+        batched = {
+            "feature-extraction": pipelines.FixedLengthFeatureExtractionPipeline,
+            "text-classification": pipelines.BatchedTextClassificationPipeline,
+            "sentiment-analysis": pipelines.BatchedTextClassificationPipeline,
+        }
+        return batched.get(task)
 
     def input_lengths(self, items: Sequence[Any], processor: Any) -> list[int] | None:
         """Token counts, untruncated, from one batched call of the plain tokenizer; None unless all are texts."""

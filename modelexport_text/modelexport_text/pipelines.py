@@ -4,24 +4,59 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from transformers import FeatureExtractionPipeline
+from transformers import FeatureExtractionPipeline, TextClassificationPipeline
 
 from modelexport_core.errors import ModelExportError
 
 SENTENCE_EMBEDDING_TASK = "sentence-embeddings"
 SENTENCE_EMBEDDING_FILE = "sentence_embedding.json"  # {"pooling": "mean", "normalize": true}, from modules.json
 POOLINGS = ("mean", "cls", "max")
-_BATCHED_KEYWORDS = {"batch_size", "pooling", "normalize", "truncation", "return_tensors"}
 
 
-class FixedLengthFeatureExtractionPipeline(FeatureExtractionPipeline):
+class BatchedTexts:
+    """Pipeline mixin: a call on a list of texts, with no keywords but `batch_keywords`, runs whole batches: one
+    tokenizer call per batch (the fast tokenizer's batch API, padded to the batch's bucket), one model call, and
+    `batch_answers` on the batch's arrays. Any other call takes the stock per-item path, with the same answers."""
+
+    batch_keywords: ClassVar[frozenset[str]] = frozenset({"batch_size"})
+
+    def __call__(self, inputs: Any = None, *args: Any, **kwargs: Any) -> Any:
+        texts = isinstance(inputs, list) and inputs and all(isinstance(text, str) for text in inputs)
+        if not texts or args or set(kwargs) - self.batch_keywords:
+            return super().__call__(inputs, *args, **kwargs)  # type: ignore[misc]
+        import torch
+
+        given = {key: value for key, value in kwargs.items() if key != "batch_size"}
+        params = {**self._postprocess_params, **self._sanitize_parameters(**given)[2]}
+        size = kwargs.get("batch_size") or self._batch_size or 1
+        answers: list[Any] = []
+        for start in range(0, len(inputs), size):
+            encoded = self.tokenizer(inputs[start : start + size], return_tensors="pt", **self._preprocess_params)
+            with torch.no_grad():
+                outputs = self.model(**encoded)
+            answers.extend(self.batch_answers(outputs, encoded, params))
+        return answers
+
+    def batch_answers(self, outputs: Any, encoded: Any, params: dict[str, Any]) -> list[Any]:
+        raise NotImplementedError
+
+
+class BatchedTextClassificationPipeline(BatchedTexts, TextClassificationPipeline):
+    """Text classification over whole batches; each row's answer from the stock post-processing of its logits."""
+
+    def batch_answers(self, outputs: Any, encoded: Any, params: dict[str, Any]) -> list[Any]:
+        logits = outputs["logits"]
+        return [self.postprocess({"logits": logits[row : row + 1]}, **params) for row in range(len(logits))]
+
+
+class FixedLengthFeatureExtractionPipeline(BatchedTexts, FeatureExtractionPipeline):
     """Feature extraction that returns the vectors of the real tokens only, never of fixed-length padding; with
-    `pooling` ("mean", "cls" or "max", over the real tokens; `normalize` for unit length), one vector per text.
+    `pooling` ("mean", "cls" or "max", over the real tokens; `normalize` for unit length), one vector per text,
+    pooled on the batch's arrays."""
 
-    A call on a list of texts runs whole batches: one tokenizer call per batch (padded to its bucket), one model
-    call, and the slicing or pooling done on the batch's arrays. Anything else takes the stock per-item path."""
+    batch_keywords = frozenset({"batch_size", "pooling", "normalize"})
 
     def _sanitize_parameters(self, pooling: str | None = None, normalize: bool | None = None, **kwargs: Any) -> Any:
         if pooling is not None and pooling not in POOLINGS:
@@ -30,27 +65,10 @@ class FixedLengthFeatureExtractionPipeline(FeatureExtractionPipeline):
         given = {"pooling": pooling, "normalize": normalize}
         return preprocess, forward, {**postprocess, **{k: v for k, v in given.items() if v is not None}}
 
-    def __call__(self, inputs: Any = None, *args: Any, **kwargs: Any) -> Any:
-        texts = isinstance(inputs, list) and inputs and all(isinstance(text, str) for text in inputs)
-        if not texts or args or set(kwargs) - _BATCHED_KEYWORDS or kwargs.get("return_tensors"):
-            return super().__call__(inputs, *args, **kwargs)
-        options = {
-            **self._postprocess_params,
-            **self._sanitize_parameters(kwargs.get("pooling"), kwargs.get("normalize"))[2],
-        }
-        size = kwargs.get("batch_size") or self._batch_size or 1
-        batches = (self._batch(inputs[start : start + size], **options) for start in range(0, len(inputs), size))
-        return [answer for batch in batches for answer in batch]
-
-    def _batch(self, texts: list[str], pooling: str | None = None, normalize: bool = False, **_: Any) -> list[Any]:
-        import torch
-
-        encoded = self.tokenizer(texts, return_tensors="pt", truncation=True)
-        with torch.no_grad():
-            features = self.model(**encoded)[0]
-        mask = encoded["attention_mask"]
-        if pooling:
-            return pooled(features, mask, pooling, normalize).tolist()
+    def batch_answers(self, outputs: Any, encoded: Any, params: dict[str, Any]) -> list[Any]:
+        features, mask = outputs[0], encoded["attention_mask"]
+        if params.get("pooling"):
+            return pooled(features, mask, params["pooling"], params.get("normalize", False)).tolist()
         return [row[: int(real)].unsqueeze(0).tolist() for row, real in zip(features, mask.sum(1), strict=True)]
 
     def _forward(self, model_inputs: dict[str, Any]) -> dict[str, Any]:
