@@ -4,6 +4,7 @@ an error and never stop the run; an interrupted run resumes; what a user gets wr
 from __future__ import annotations
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -94,6 +95,24 @@ def test_a_killed_run_resumes_to_the_same_output(text_package, corpus, tmp_path:
     assert _output(output) == _output(tmp_path / "whole.jsonl")
 
 
+def test_ctrl_c_says_how_to_finish_the_run(text_package, corpus, tmp_path: Path) -> None:
+    source = _jsonl(tmp_path / "in.jsonl", [{"text": text} for text in corpus * 10])
+    command = [str(Path(sys.executable).with_name("modelexport")), "run", str(text_package(TASK, 2)), str(source)]
+    running = subprocess.Popen(
+        [*command, str(tmp_path / "out.jsonl"), "--shard-rows", "100"], env=cli_env(), stderr=subprocess.PIPE, text=True
+    )
+    shards = tmp_path / ".out.jsonl.shards"
+    while len(list(shards.glob("shard-*.parquet"))) < 2 and running.poll() is None:
+        time.sleep(0.05)
+    running.send_signal(signal.SIGINT)
+    errors = [line for line in running.communicate()[1].splitlines() if not line.startswith("> ")]
+    assert running.returncode == 2 and len(errors) == 1, errors
+    assert re.fullmatch(
+        r"Error: interrupted: \d+ of 3200 rows are in .*\.out\.jsonl\.shards: run again with --resume to finish",
+        errors[0],
+    )
+
+
 def test_pipeline_args_reach_every_call(text_package, corpus, tmp_path: Path) -> None:
     source = _jsonl(tmp_path / "in.jsonl", [{"text": text} for text in corpus[:5]])
     run = run_modelexport("run", text_package(TASK, 2), source, tmp_path / "out.jsonl", "--pipeline-arg", "top_k=2")
@@ -145,6 +164,7 @@ def test_what_a_user_gets_wrong_fails_before_any_work(text_package, tmp_path: Pa
         ((source, tmp_path / "o.txt"), "must end with .jsonl, .parquet"),
         ((source, tmp_path / "o.jsonl", "--engine", "spark"), "--engine takes local or ray"),
         ((source, tmp_path / "o.jsonl", "--pipeline-arg", "top_k"), "--pipeline-arg takes KEY=VALUE"),
+        ((source, tmp_path / "o.jsonl", "--task", "translate"), "No ORTModel class for task 'translate'"),
     ]
     for args, message in cases:
         assert_user_error(run_modelexport("run", package, *args), message)

@@ -63,17 +63,33 @@ def run_job(
     shards.claim(resume, force)
     done = shards.finished_ids()
     remaining = [row for row in rows if row[id_column] not in done]
-    start, first = time.perf_counter(), None
-    with progress_reporter(len(rows), len(done), sys.stderr) as advance:
-        for batch in _batches(remaining, package, column, options, engine, ray):
-            shards.write(batch)
-            advance(len(batch))
-            first = first or time.perf_counter()
+    start = time.perf_counter()
+    first = _write_shards(shards, _batches(remaining, package, column, options, engine, ray), len(rows), len(done))
     written = shards.join([row[id_column] for row in rows])
     return _summary(output, written, len(done), start, first)
 
 
-def _summary(output: Path, written: Any, resumed: int, start: float, first: tuple[float, int] | None) -> dict[str, Any]:
+def _write_shards(shards: Shards, batches: Iterator[list[dict[str, Any]]], total: int, done: int) -> float | None:
+    """Each batch as a shard, with progress; when the first one was back. A run stopped before its first shard
+    leaves nothing; one stopped later says how to finish it."""
+    first = None
+    try:
+        with progress_reporter(total, done, sys.stderr) as advance:
+            for batch in batches:
+                shards.write(batch)
+                advance(len(batch))
+                done += len(batch)
+                first = first or time.perf_counter()
+    except BaseException as err:
+        if shards.discard_if_empty() or not isinstance(err, KeyboardInterrupt):
+            raise
+        raise ModelExportError(
+            f"interrupted: {done} of {total} rows are in {shards.directory}: run again with --resume to finish"
+        ) from None
+    return first
+
+
+def _summary(output: Path, written: Any, resumed: int, start: float, first: float | None) -> dict[str, Any]:
     """Rows, errors and speed over the whole run; `startup_seconds`: until the first batch was back (loading the
     package, starting Ray and its actors, and that batch)."""
     end = time.perf_counter()

@@ -7,10 +7,11 @@ engine calls it shard by shard; Ray Data runs it as a callable-class UDF, one pe
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from modelexport_core.errors import ModelExportError, one_line
+from modelexport_core.errors import FixedShapeWarning, ModelExportError, one_line
 from modelexport_core.package.layout import find_model_file, package_task
 from modelexport_core.package.shapes import detect_shapes
 from modelexport_core.plugins.manager import get_modality
@@ -76,21 +77,23 @@ class Predictor:
 
     def _answers(self, inputs: dict[int, Any], errors: dict[int, str]) -> dict[int, Any]:
         """The pipeline's answers over all inputs at once; if that fails, input by input (the failing ones get
-        their error)."""
+        their error). Truncation to the package's length is silent here: a run would warn once per batch."""
         if not inputs:
             return {}
-        try:
-            answers = self.pipe(list(inputs.values()), batch_size=self.batch_size, **self.pipeline_args)
-            return dict(zip(inputs, answers, strict=True))
-        except Exception:  # some input broke the batch: find which
-            pass
-        found = {}
-        for index, value in inputs.items():
+        with warnings.catch_warnings():  # inputs longer than the package are truncated to it, batch after batch
+            warnings.simplefilter("ignore", FixedShapeWarning)
             try:
-                found[index] = self.pipe([value], batch_size=1, **self.pipeline_args)[0]
-            except Exception as err:
-                errors[index] = one_line(err)
-        return found
+                answers = self.pipe(list(inputs.values()), batch_size=self.batch_size, **self.pipeline_args)
+                return dict(zip(inputs, answers, strict=True))
+            except Exception:  # some input broke the batch: find which
+                pass
+            found = {}
+            for index, value in inputs.items():
+                try:
+                    found[index] = self.pipe([value], batch_size=1, **self.pipeline_args)[0]
+                except Exception as err:
+                    errors[index] = one_line(err)
+            return found
 
     def _output(self, row: Row, answer: Any, error: str | None) -> Row:
         kept = [self.id_column] if self.drop_input else [self.id_column, self.column]

@@ -76,5 +76,13 @@ class Shards:
         shutil.rmtree(self.directory)
         return table
 
+    def discard_if_empty(self) -> bool:
+        """Remove the shard directory if no shard was finished (a run that did no work leaves nothing); whether
+        it did."""
+        if self._complete():
+            return False
+        shutil.rmtree(self.directory, ignore_errors=True)
+        return True
+
     def _complete(self) -> list[Path]:
         return sorted(self.directory.glob("shard-*.parquet"))
