@@ -63,3 +63,35 @@ def test_bucket_sessions_share_one_copy_of_the_weights(text_model, tmp_path) -> 
         and len(maps) == 1
         and None not in {m.shared_weights for m in buckets._models.values()}
     )
+
+
+def test_tensors_sharing_bytes_keep_their_own_type_and_shape(tmp_path) -> None:
+    """An all-zero float [256] and an all-zero int8 [1024] are stored once (same bytes); each graph still gets
+    its own tensor (an int8 package's zero points once came back with another tensor's shape)."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    from modelexport_core.package.shared_weights import save_sharing_weights
+    from modelexport_core.serve.weights import SharedWeights
+
+    zeros = numpy_helper.from_array(np.zeros(256, np.float32), "zeros")
+    points = numpy_helper.from_array(np.zeros(1024, np.int8), "points")
+    nodes = [
+        helper.make_node("Add", ["x", "zeros"], ["sum"]),
+        helper.make_node("Cast", ["points"], ["cast"], to=TensorProto.FLOAT),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [256])],
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n]) for name, n in (("sum", 256), ("cast", 1024))],
+        [zeros, points],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    assert save_sharing_weights({"model.onnx": model}, tmp_path)["shared_bytes"] == 1024
+    weights = SharedWeights(tmp_path / "model.onnx.data")  # the sessions read its memory: kept while they run
+    unoptimized = onnxruntime.SessionOptions()  # no constant folding: the nodes read the tensors as they run
+    unoptimized.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options = weights.options(tmp_path / "model.onnx", unoptimized)
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    added, cast = session.run(None, {"x": np.ones(256, np.float32)})
+    assert added.shape == (256,) and cast.shape == (1024,) and added.sum() == 256 and not cast.any()

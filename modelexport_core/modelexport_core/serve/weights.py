@@ -46,11 +46,12 @@ _mapping = threading.Lock()
 
 
 class SharedWeights:
-    """The memory map of one package's weights file and the OrtValues over it, by (offset, length)."""
+    """The memory map of one package's weights file and the OrtValues over it, by place, type and shape (tensors
+    are stored once by content: an all-zero zero-point and another all-zero tensor may share their bytes)."""
 
     def __init__(self, weights_file: Path) -> None:
         self.data = np.memmap(weights_file, dtype=np.uint8, mode="r")
-        self._values: dict[tuple[int, int], Any] = {}
+        self._values: dict[tuple[int, int, int, tuple[int, ...]], Any] = {}
 
     def options(self, graph_file: Path, base: Any) -> Any:
         """SessionOptions for `graph_file`: `base`'s settings, prepacking and the arena off, its weights from the
@@ -73,11 +74,12 @@ class SharedWeights:
 
         place = {entry.key: entry.value for entry in tensor.external_data}
         offset, length = int(place["offset"]), int(place["length"])
-        if (offset, length) not in self._values:
+        key = (offset, length, tensor.data_type, tuple(tensor.dims))
+        if key not in self._values:
             dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)
-            array = self.data[offset : offset + length].view(dtype).reshape(tuple(tensor.dims))
-            self._values[offset, length] = onnxruntime.OrtValue.ortvalue_from_numpy(array)
-        return self._values[offset, length]
+            array = self.data[offset : offset + length].view(dtype).reshape(key[3])
+            self._values[key] = onnxruntime.OrtValue.ortvalue_from_numpy(array)
+        return self._values[key]
 
 
 def shared_weights(package_dir: Path) -> SharedWeights | None:
