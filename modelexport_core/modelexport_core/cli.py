@@ -353,10 +353,12 @@ def benchmark_command(
 
 
 def main() -> None:
-    """Entry point of the `modelexport` script: SIGTERM stops a command like Ctrl-C (an export cleans up), and
+    """Entry point of the `modelexport` script: SIGTERM and SIGINT stop a command like Ctrl-C (an export cleans up;
+    SIGINT too when the script started with it ignored, as a background job of a script does), and
     usage errors and warnings (e.g. a skipped plugin) are one line on stderr."""
     warnings.formatwarning = lambda message, *_args, **_kwargs: f"Warning: {message}\n"
     signal.signal(signal.SIGTERM, signal.default_int_handler)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored (`cmd &`)
     try:
         sys.exit(app(standalone_mode=False) or 0)
     except NoArgsIsHelpError as err:
