@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -40,9 +41,11 @@ class KilledOnce(Predictor):
 
 
 class NodeRecording(Predictor):
-    """A Predictor adding the id of the node that answered each row."""
+    """A Predictor adding the id of the node that answered each row, taking as long per batch as a real model
+    would (the tiny one is done before a second actor has started)."""
 
     def predict_rows(self, rows):
+        time.sleep(0.5)
         node = ray.get_runtime_context().get_node_id()
         return [{**row, "node": node} for row in super().predict_rows(rows)]
 
@@ -110,7 +113,7 @@ def test_a_two_node_cluster_shares_the_work(text_package, rows, local_output) ->
     ray.init(address=cluster.address, log_to_driver=False)
     try:
         options = RayOptions(actors=2, cpus_per_actor=1, address=cluster.address)
-        ours = _by_id(ray_batches(rows, _predictor(text_package(TASK, 2)), 40, options, udf=NodeRecording))
+        ours = _by_id(ray_batches(rows, _predictor(text_package(TASK, 2)), 10, options, udf=NodeRecording))
         nodes = {node["NodeID"] for node in ray.nodes() if node["Alive"]}
     finally:
         ray.shutdown()
