@@ -11,7 +11,7 @@ from typing import Any
 
 from modelexport_core.errors import FixedShapeWarning, ModelExportError
 from modelexport_core.package.axes import BATCH_SUFFIX, DimNames, recorded_dim_names
-from modelexport_core.package.layout import find_model_file, read_export_metadata
+from modelexport_core.package.layout import find_model_file, package_task
 from modelexport_core.serve.served import ServedModel, serve_package
 
 
@@ -43,12 +43,11 @@ def _recorded_or_inferred_task(model_file: Path, trust_remote_code: bool) -> str
 
     from modelexport_core.errors import remote_code_refused
     from modelexport_core.exporter.tasks import infer_task
-    from modelexport_core.package.layout import KEY_TASK, load_graph, model_metadata
 
-    recorded = (read_export_metadata(model_file.parent) or {}).get("task")
-    recorded = recorded or model_metadata(load_graph(model_file)).get(KEY_TASK)
-    if recorded:
-        return recorded
+    try:
+        return package_task(model_file.parent)
+    except ModelExportError:  # a plain Optimum export: no task recorded
+        pass
     with remote_code_refused(f"The package {model_file.parent}"):
         config = AutoConfig.from_pretrained(model_file.parent, trust_remote_code=trust_remote_code)
     task = infer_task(config)
