@@ -9,12 +9,19 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from onnx import numpy_helper
 
 from modelexport_core import ModelExportError, create_pipeline, export
 from modelexport_core.package.hierarchy import MODULE_PATH, iter_nodes, node_tags
 from modelexport_core.quantize.gate import CALIBRATION_SIZE
 from modelexport_core.quantize.int8 import quantize_graph
-from modelexport_core.quantize.search import module_sensitivity, quantizable_modules, select_kept_modules
+from modelexport_core.quantize.search import (
+    first_outputs,
+    module_sensitivity,
+    quantizable_modules,
+    select_kept_modules,
+)
+from modelexport_core.quantize.smooth import smoothed, smoothing_scales
 from modelexport_text.corpus import corpus_sentences
 
 from tiny_models import write_spread_text_model, write_tiny_text_model
@@ -45,7 +52,8 @@ def test_int8_export_records_the_gate_and_tags_every_node(int8_package: Path) ->
     assert report["metric"] == "cosine" and report["min_agreement"] == 0.99
     assert 0.99 <= report["value"] <= 1 and report["max_deviation"] >= 0  # 1.0 where int8 kernels are exact (VNNI)
     assert report["inputs"] == 8 + len(corpus_sentences()) - CALIBRATION_SIZE  # validation batch, held-out corpus
-    assert report["precision"] == "int8" and report["calibration_inputs"] == 0 and report["kept_at"] == "fp32"
+    assert report["precision"] == "int8" and report["kept_at"] == "fp32"
+    assert report["calibration_inputs"] == CALIBRATION_SIZE and report["prepared"]["smoothed_inputs"] >= 0
     assert len(report["most_sensitive"]) == (5 if report["kept_modules"] else 0)  # measured when plain int8 fails
     for name in ("model.onnx", "model_seq8.onnx"):
         graph = onnx.load(int8_package / name, load_external_data=False).graph
@@ -136,3 +144,28 @@ def test_corpus_benchmark_refuses_an_int8_directory_without_a_package(
 
     run = invoke("benchmark", int8_package, "--source", source, "--corpus", "--int8", tmp_path / "missing")
     assert_user_error(run, "--int8 must be an int8 package directory", "missing")
+
+
+def test_smoothing_keeps_the_float_answers_and_brings_an_outlier_channel_within_int8(text_package) -> None:
+    model = onnx.load(text_package(TASK, 2) / "model.onnx")
+    norm = next(node for node in model.graph.node if node.op_type == "LayerNormalization")
+    gamma = next(t for t in model.graph.initializer if t.name == norm.input[1])
+    outlier = numpy_helper.to_array(gamma).copy()
+    outlier[3] *= 40  # one hidden channel 40x the others, as the LayerNorms of trained BERTs have
+    gamma.CopyFrom(numpy_helper.from_array(outlier, gamma.name))
+    rng = np.random.default_rng(0)
+    feeds = [{"input_ids": rng.integers(5, 90, (2, 16)), "attention_mask": np.ones((2, 16), np.int64),
+              "token_type_ids": np.zeros((2, 16), np.int64)} for _ in range(4)]  # fmt: skip
+    scales = smoothing_scales({"model.onnx": model}, {"model.onnx": feeds})
+    assert norm.output[0] in scales  # the outlier's matmuls are smoothed
+    smooth = smoothed(model, scales)
+    muls = [node for node in smooth.graph.node if node.op_type == "Mul" and node.name.endswith("_smoothing")]
+    assert len(muls) == len(scales) and all(MODULE_PATH in node_tags(node) for node in muls)
+    (exact,), (same,) = (first_outputs({"g": m}, [("g", feeds[0])]) for m in (model, smooth))
+    np.testing.assert_allclose(same, exact, rtol=1e-4, atol=1e-4)
+
+    def int8_error(graph: onnx.ModelProto) -> float:
+        (quantized,) = first_outputs({"g": quantize_graph(graph, [])}, [("g", feeds[0])])
+        return float(np.linalg.norm(quantized - exact) / np.linalg.norm(exact))
+
+    assert int8_error(smooth) < int8_error(model)

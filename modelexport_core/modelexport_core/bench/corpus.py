@@ -16,7 +16,7 @@ from modelexport_core.bench.cpu import cpu_description
 from modelexport_core.bench.memory import PeakMemory
 from modelexport_core.bench.runners import (
     check_source,
-    median_seconds,
+    interleaved_medians,
     optimum_baseline,
     optimum_dynamic_export,
     pytorch_baseline,
@@ -46,11 +46,14 @@ LABELS = {
     "raw_dynamic": "raw dynamic axes, sorted",
     "raw_dynamic_int8": "raw dynamic axes int8, sorted",
 }
+CEILINGS = ("raw_dynamic", "raw_dynamic_int8")
 INT8_RUNNERS = ("int8_buckets", "raw_dynamic_int8")  # compared with the int8 ceiling; the others with fp32's
 CEILING_NOTE = (
     "length-sorted, each batch padded to its longest, processed beforehand (not counted): "
     "the ceiling without fixed shapes"
 )
+
+Prepared = tuple[Callable[[], Any], Any]  # a runner's run, and what it was built on (pipeline, preprocess seconds)
 
 
 @dataclass
@@ -120,7 +123,8 @@ def run_corpus_benchmark(
     warmup: int = 1,
     repeats: int = 3,
 ) -> CorpusReport:
-    """Time every runner over the modality's benchmark corpus (its first `count` inputs), one runner at a time."""
+    """Time every runner over the modality's benchmark corpus (its first `count` inputs): peak memory one runner at
+    a time, then the runners' timed runs in interleaved rounds."""
     import torch
 
     package_dir, source, int8 = Path(package_dir), Path(source), Path(int8_dir) if int8_dir else None
@@ -128,23 +132,48 @@ def run_corpus_benchmark(
     batch = detected.shapes["batch_size"]
     sizes = {"fp32": _package_mb(package_dir), **({"int8": _package_mb(int8)} if int8 else {})}
     report = CorpusReport(len(inputs), batch, threads, {k: round(v, 1) for k, v in sizes.items()})
-    timing = (warmup, repeats)
     torch.set_num_threads(threads)
     with quieted("transformers", "optimum", stderr=True), tempfile.TemporaryDirectory() as dynamic_dir:
         dynamic = optimum_dynamic_export(source, task, Path(dynamic_dir)) / MODEL_FILE
-        loaded = modality.load_processor(str(source), trust_remote_code=False)
-        for runner, build in _pipelines(task, package_dir, int8, source, dynamic, loaded, threads).items():
-            report.rows.append(_timed(runner, lambda b=build: _pipeline_run(b, inputs, batch), timing, _bucket_use))
-        processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
-        raw = _timed("raw", lambda: raw_session_runner(package_dir, processor, inputs, threads, {}), timing)
-        report.rows.append(raw)
-        if modality.length_dim is not None:
-            longest = detected.shapes.get(modality.length_dim)
-            ordered = [inputs[i] for i in length_order(modality.input_lengths(inputs, loaded), len(inputs))]
-            for runner, model in _ceilings(dynamic, int8 is not None).items():
-                prepare = functools.partial(_ceiling_run, model, loaded, ordered, batch, longest, threads)
-                report.rows.append(_timed(runner, prepare, timing))
+        builders = _builders(task, package_dir, int8, source, dynamic, modality, inputs, batch, threads)
+        peaks = {runner: _peak_mb(build, warmup) for runner, build in builders.items()}
+        built = {runner: build() for runner, build in builders.items()}
+        seconds = interleaved_medians({runner: run for runner, (run, _) in built.items()}, warmup, repeats)
+    for runner, (_, what) in built.items():
+        report.rows.append(CorpusRow(runner, LABELS[runner], seconds[runner], peaks[runner], _detail(runner, what)))
     return report
+
+
+def _builders(
+    task: str, package_dir: Path, int8: Path | None, source: Path, dynamic: Path, modality: Any,
+    inputs: list[Any], batch: int, threads: int,
+) -> dict[str, Callable[[], Prepared]]:  # fmt: skip
+    """How to build each runner, in the table's order: the pipelines, the raw session, the ceilings."""
+    loaded = modality.load_processor(str(source), trust_remote_code=False)
+    builders = {
+        runner: functools.partial(_pipeline_run, build, inputs, batch)
+        for runner, build in _pipelines(task, package_dir, int8, source, dynamic, loaded, threads).items()
+    }
+    processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
+    builders["raw"] = lambda: raw_session_runner(package_dir, processor, inputs, threads, {})
+    if modality.length_dim is not None:
+        longest = detect_shapes(package_dir / MODEL_FILE).shapes.get(modality.length_dim)
+        ordered = [inputs[i] for i in length_order(modality.input_lengths(inputs, loaded), len(inputs))]
+        for runner, model in _ceilings(dynamic, int8 is not None).items():
+            builders[runner] = functools.partial(_ceiling_run, model, loaded, ordered, batch, longest, threads)
+    return builders
+
+
+def _peak_mb(build: Callable[[], Prepared], warmup: int) -> float:
+    """RSS growth while the runner is built and run (at least once), alone."""
+    gc.collect()
+    with PeakMemory() as memory:
+        run, _ = build()
+        for _ in range(max(1, warmup)):
+            run()
+    del run
+    gc.collect()
+    return memory.peak_mb
 
 
 def _workload(
@@ -179,46 +208,33 @@ def _pipelines(
     return factories
 
 
-def _pipeline_run(build: Callable[[], Any], inputs: list[Any], batch: int) -> tuple[Callable[[], Any], Any]:
+def _pipeline_run(build: Callable[[], Any], inputs: list[Any], batch: int) -> Prepared:
     pipe = build()
     return (lambda: pipe(inputs, batch_size=batch)), pipe
 
 
 def _ceiling_run(
     model: Callable[[], str | bytes], processor: Any, ordered: list[Any], batch: int, longest: int | None, threads: int
-) -> tuple[Callable[[], Any], None]:
+) -> Prepared:
     return raw_dynamic_runner(model(), processor, ordered, batch, longest, threads), None
 
 
 def _ceilings(dynamic: Path, int8: bool) -> dict[str, Callable[[], str | bytes]]:
     """The raw dynamic-axes sessions without fixed shapes: fp32, and every matmul int8 when int8 is compared."""
     ceilings: dict[str, Callable[[], str | bytes]] = {"raw_dynamic": lambda: str(dynamic)}
-    if int8:
-        ceilings["raw_dynamic_int8"] = lambda: quantize_graph(onnx.load(dynamic), []).SerializeToString()
+    if int8:  # quantized once: the runner is built twice (memory alone, then for the timed rounds)
+        ceilings["raw_dynamic_int8"] = functools.cache(
+            lambda: quantize_graph(onnx.load(dynamic), []).SerializeToString()
+        )
     return ceilings
 
 
-def _timed(
-    runner: str,
-    prepare: Callable[[], tuple[Callable[[], Any], Any]],
-    timing: tuple[int, int],
-    describe: Callable[[Any], str] | None = None,
-) -> CorpusRow:
-    """One row: `prepare()` gives the run and what it was built on (a pipeline, or the preprocessing seconds),
-    timed with warm-up and repeats; peak memory covers building and running."""
-    gc.collect()
-    with PeakMemory() as memory:
-        run, built = prepare()
-        seconds = median_seconds(run, *timing)
-    return CorpusRow(runner, LABELS[runner], seconds, memory.peak_mb, _detail(runner, built, describe))
-
-
-def _detail(runner: str, built: Any, describe: Callable[[Any], str] | None) -> str:
-    if describe is not None:
-        return describe(built)
+def _detail(runner: str, built: Any) -> str:
+    """What the table prints under a runner: a pipeline's bucket use, the raw row's preprocessing, the ceilings'
+    conditions."""
     if runner == "raw":
         return f"inputs processed beforehand, in {built * 1000:.0f} ms (not counted)"
-    return CEILING_NOTE
+    return CEILING_NOTE if runner in CEILINGS else _bucket_use(built)
 
 
 def print_corpus_report(report: CorpusReport, console: Any) -> None:
@@ -245,4 +261,6 @@ def print_corpus_report(report: CorpusReport, console: Any) -> None:
         if row.detail:
             console.print(f"{row.label}: {row.detail}", highlight=False)
     sizes = ", ".join(f"{name} {mb:.1f} MB" for name, mb in report.package_mb.items())
-    console.print(f"package sizes: {sizes}; peak MB = RSS growth while the runner was built and ran", highlight=False)
+    console.print(
+        f"package sizes: {sizes}; peak MB = RSS growth while the runner was built and ran, alone", highlight=False
+    )

@@ -25,14 +25,20 @@ from modelexport_core.targets.target import ExecutionTarget
 
 def median_seconds(run: Callable[[], Any], warmup: int, repeats: int) -> float:
     """The median wall time of `repeats` runs after `warmup` untimed ones."""
-    for _ in range(warmup):
-        run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    return interleaved_medians({"run": run}, warmup, repeats)["run"]
+
+
+def interleaved_medians(runs: dict[str, Callable[[], Any]], warmup: int, repeats: int) -> dict[str, float]:
+    """Each run's median wall time over `repeats` rounds after `warmup` untimed ones, the runs taking turns in
+    every round: a slow spell of a shared machine falls on all of them alike rather than on one."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for round_number in range(warmup + repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            if round_number >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def raw_session_runner(

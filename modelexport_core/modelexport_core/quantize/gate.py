@@ -150,7 +150,7 @@ def quantize_with_gate(
     calibration = {name: realistic_feeds(models[name], processors[name], corpus[:size])[0] for name in models}
     batches, rows = _held_out_batches(models, processors, corpus[size:], modality, buckets)
     feeds, reference = [feed for _, feed in batches], first_outputs(models, batches)
-    prepared, preparation = _prepared(models, precision)
+    prepared, preparation = precision.prepare(models, calibration) if precision.prepare else (models, {})
     trials: dict[tuple[str, ...], tuple[dict[str, onnx.ModelProto], dict[str, Any]]] = {}
 
     def accepts(kept: list[str]) -> bool:
@@ -194,18 +194,6 @@ def _held_out_batches(
     return [(largest, validation), *in_buckets(ordered, buckets)], [len(next(iter(validation.values()))), *rows]
 
 
-def _prepared(models: dict[str, onnx.ModelProto], precision: Precision) -> tuple[dict[str, onnx.ModelProto], dict]:
-    """Copies of the graphs rewritten as the precision needs (the float graphs stay the reference)."""
-    if precision.prepare is None:
-        return models, {}
-    prepared, counts = {}, {}
-    for name, model in models.items():
-        prepared[name] = onnx.ModelProto()
-        prepared[name].CopyFrom(model)
-        counts = precision.prepare(prepared[name])
-    return prepared, counts
-
-
 def _gate_report(
     precision: Precision,
     results: dict[str, Any],
@@ -222,7 +210,7 @@ def _gate_report(
         "method": precision.method,
         **results,
         "min_agreement": min_agreement,
-        "calibration_inputs": calibration_size if precision.calibrated else 0,
+        "calibration_inputs": calibration_size if precision.calibrated or precision.prepare else 0,
         "kept_modules": kept,
         "kept_at": precision.kept_at,
         "most_sensitive": {path: round(value, 5) for path, value in most_sensitive},

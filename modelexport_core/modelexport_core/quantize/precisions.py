@@ -12,6 +12,10 @@ from modelexport_core.quantize.fp16 import to_fp16
 from modelexport_core.quantize.int8 import quantize_graph
 from modelexport_core.quantize.qdq import eight_bit_weights, prepare_for_qdq, quantize_qdq
 from modelexport_core.quantize.search import Convert, Feeds
+from modelexport_core.quantize.smooth import smooth_graphs
+
+Graphs = dict[str, onnx.ModelProto]
+Prepare = Callable[[Graphs, dict[str, Feeds]], tuple[Graphs, dict[str, int]]]  # (graphs, calibration) -> rewritten
 
 NPU_MIN_MEAN = 0.998  # embeddings of an NPU package: the mean cosine to fp32 the gate asks for beside the worst
 
@@ -19,16 +23,31 @@ NPU_MIN_MEAN = 0.998  # embeddings of an NPU package: the mean cosine to fp32 th
 @dataclass(frozen=True)
 class Precision:
     """One precision: `convert(graph, kept modules, calibration feeds)`, the cheap `proxy` that ranks each
-    module's sensitivity to it, what kept modules stay at, and what the graph needs first."""
+    module's sensitivity to it, what kept modules stay at, and how `prepare` rewrites the graphs first (each
+    graph with its calibration feeds; the float graphs stay the gate's reference)."""
 
     name: str
     method: str
     kept_at: str
     convert: Callable[[onnx.ModelProto, list[str], Feeds], onnx.ModelProto]
     proxy: Convert
-    prepare: Callable[[onnx.ModelProto], dict[str, int]] | None = None
+    prepare: Prepare | None = None
     calibrated: bool = False
     min_mean: float = 0.0  # embeddings: the mean cosine the gate also asks for, beside the worst
+
+
+def _each_graph(rewrite: Callable[[onnx.ModelProto], dict[str, int]]) -> Prepare:
+    """A Prepare that rewrites a copy of each graph in place with `rewrite` (the counts: the last graph's)."""
+
+    def prepare(models: Graphs, _: dict[str, Feeds]) -> tuple[Graphs, dict[str, int]]:
+        prepared, counts = {}, {}
+        for name, model in models.items():
+            prepared[name] = onnx.ModelProto()
+            prepared[name].CopyFrom(model)
+            counts = rewrite(prepared[name])
+        return prepared, counts
+
+    return prepare
 
 
 def _static_qdq(activation_bits: int) -> Precision:
@@ -39,7 +58,7 @@ def _static_qdq(activation_bits: int) -> Precision:
         "16-bit weights",
         lambda graph, kept, feeds: quantize_qdq(graph, kept, feeds, activation_bits),
         eight_bit_weights,
-        prepare_for_qdq,
+        _each_graph(prepare_for_qdq),
         calibrated=True,
         min_mean=NPU_MIN_MEAN,
     )
@@ -50,10 +69,12 @@ PRECISIONS = {
     for precision in (
         Precision(
             "int8",
-            "dynamic int8 (per-channel int8 weights, uint8 activations), onnxruntime; for CPUs",
+            "dynamic int8 (per-channel int8 weights, uint8 activations, smoothed on calibration inputs), "
+            "onnxruntime; for CPUs",
             "fp32",
             lambda graph, kept, _: quantize_graph(graph, kept),
             quantize_graph,
+            smooth_graphs,
         ),
         *(_static_qdq(bits) for bits in (16, 8)),
         Precision(
