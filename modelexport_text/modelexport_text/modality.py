@@ -59,13 +59,10 @@ class TextModality(Modality):
         `modules.json` asks for (`sentence_embedding.json`)."""
         from transformers import AutoTokenizer
 
-        from modelexport_text.pipelines import SENTENCE_EMBEDDING_FILE, sentence_embedding_config
+        from modelexport_text.pipelines import SENTENCE_EMBEDDING_FILE
 
         copy_pretrained(AutoTokenizer.from_pretrained, source, out_dir, hub_kwargs, "tokenizer")
-        modules = _source_json(source, "modules.json", hub_kwargs)
-        found = (
-            sentence_embedding_config(modules, lambda path: _source_json(source, path, hub_kwargs)) if modules else None
-        )
+        found = source_sentence_embedding(source, hub_kwargs)
         if found:
             (out_dir / SENTENCE_EMBEDDING_FILE).write_text(json.dumps(found))
 
@@ -113,6 +110,14 @@ class TextModality(Modality):
         from modelexport_text.corpus import corpus_sentences
 
         return list(corpus_sentences())
+
+
+def source_sentence_embedding(source: str, hub_kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The pooling and normalization the model's sentence-transformers `modules.json` asks for, None without."""
+    from modelexport_text.pipelines import sentence_embedding_config
+
+    modules = _source_json(source, "modules.json", hub_kwargs)
+    return sentence_embedding_config(modules, lambda path: _source_json(source, path, hub_kwargs)) if modules else None
 
 
 def _source_json(source: str, name: str, hub_kwargs: Mapping[str, Any]) -> Any:

@@ -13,11 +13,13 @@ from modelexport_core.errors import ModelExportError
 SENTENCE_EMBEDDING_TASK = "sentence-embeddings"
 SENTENCE_EMBEDDING_FILE = "sentence_embedding.json"  # {"pooling": "mean", "normalize": true}, from modules.json
 POOLINGS = ("mean", "cls", "max")
+PADDED = {"padding": True, "truncation": True}  # a plain tokenizer's batch; ONNXTokenizer pads to its bucket
 
 
 class BatchedTexts:
     """Pipeline mixin: a call on a list of texts, with no keywords but `batch_keywords`, runs whole batches: one
-    tokenizer call per batch (the fast tokenizer's batch API, padded to the batch's bucket), one model call, and
+    tokenizer call per batch (the fast tokenizer's batch API, padded to the batch's bucket, or to its longest
+    text for a PyTorch model), one model call, and
     `batch_answers` on the batch's arrays. Any other call takes the stock per-item path, with the same answers."""
 
     batch_keywords: ClassVar[frozenset[str]] = frozenset({"batch_size"})
@@ -33,7 +35,8 @@ class BatchedTexts:
         size = kwargs.get("batch_size") or self._batch_size or 1
         answers: list[Any] = []
         for start in range(0, len(inputs), size):
-            encoded = self.tokenizer(inputs[start : start + size], return_tensors="pt", **self._preprocess_params)
+            batch = inputs[start : start + size]
+            encoded = self.tokenizer(batch, return_tensors="pt", **{**PADDED, **self._preprocess_params})
             with torch.no_grad():
                 outputs = self.model(**encoded)
             answers.extend(self.batch_answers(outputs, encoded, params))
@@ -91,13 +94,13 @@ class FixedLengthFeatureExtractionPipeline(BatchedTexts, FeatureExtractionPipeli
 
 
 class SentenceEmbeddingPipeline(FixedLengthFeatureExtractionPipeline):
-    """One vector per text, pooled and normalized as the package records from the model's sentence-transformers
-    modules (`sentence_embedding.json`), else mean pooling unnormalized (sentence-transformers' default);
-    `pooling=` and `normalize=` override, at creation or per call."""
+    """One vector per text, pooled and normalized as the model's sentence-transformers modules ask (recorded in
+    a package as `sentence_embedding.json`; a PyTorch model's own `modules.json`), else mean pooling
+    unnormalized (sentence-transformers' default); `pooling=` and `normalize=` override, at creation or per call."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        recorded = {"pooling": "mean", "normalize": False, **_recorded_pooling(getattr(self.model, "path", None))}
+        recorded = {"pooling": "mean", "normalize": False, **_recorded_pooling(self.model)}
         self._postprocess_params = {**recorded, **self._postprocess_params}
 
 
@@ -115,9 +118,16 @@ def pooled(features: Any, mask: Any, pooling: str, normalize: bool) -> Any:
     return torch.nn.functional.normalize(vectors, dim=-1) if normalize else vectors
 
 
-def _recorded_pooling(model_path: Any) -> dict[str, Any]:
-    recorded = Path(str(model_path)).parent / SENTENCE_EMBEDDING_FILE if model_path else None
-    return json.loads(recorded.read_text()) if recorded and recorded.is_file() else {}
+def _recorded_pooling(model: Any) -> dict[str, Any]:
+    """A package's sentence_embedding.json (beside an ORTModel's graph), or a PyTorch model's modules.json."""
+    from modelexport_text.modality import source_sentence_embedding
+
+    graph = getattr(model, "path", None)
+    if graph is not None:
+        recorded = Path(str(graph)).parent / SENTENCE_EMBEDDING_FILE
+        return json.loads(recorded.read_text()) if recorded.is_file() else {}
+    source = getattr(model, "name_or_path", "")
+    return (source_sentence_embedding(source, {}) or {}) if source else {}
 
 
 def sentence_embedding_config(modules: list[dict[str, Any]], read: Any) -> dict[str, Any] | None:

@@ -327,3 +327,14 @@ def test_python_api_exports_with_the_same_options(tiny_bert_dir: Path, package: 
     assert written["hierarchy"] == _metadata(package)["hierarchy"]
     cli_files = {entry["path"] for entry in _metadata(package)["files"]}
     assert {entry["path"] for entry in written["files"]} == cli_files
+
+
+def test_onnxruntime_fuses_each_layers_gelu(package: Path, tmp_path: Path) -> None:
+    """The exported GELU is in the order onnxruntime's GeluFusion matches: one Gelu per layer on the CPU."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    onnxruntime.InferenceSession(str(package / "model.onnx"), options, providers=["CPUExecutionProvider"])
+    ops = [node.op_type for node in onnx.load(tmp_path / "optimized.onnx").graph.node]
+    assert "Erf" not in ops and ops.count("Gelu") + ops.count("BiasGelu") == 2  # the tiny BERT's two layers

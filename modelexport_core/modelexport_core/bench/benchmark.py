@@ -15,6 +15,7 @@ from modelexport_core.bench.runners import (
     median_seconds,
     optimum_baseline,
     optimum_dynamic_export,
+    plugin_task,
     pytorch_baseline,
     raw_session_runner,
 )
@@ -111,8 +112,8 @@ def _pipelines(
     dynamic = optimum_dynamic_export(source, task, dynamic_dir)
     loaded = modality.load_processor(str(source), trust_remote_code=False)
     return {
-        "pytorch": pytorch_baseline(task, source),
-        "optimum": optimum_baseline(task, dynamic, loaded, threads),
+        "pytorch": pytorch_baseline(task, source, plugin_task(task, modality)),
+        "optimum": optimum_baseline(task, dynamic, loaded, threads, plugin_task(task, modality)),
         "modelexport": create_pipeline(task, model, data_processor=processor),
     }
 

@@ -19,6 +19,7 @@ from modelexport_core.bench.runners import (
     interleaved_medians,
     optimum_baseline,
     optimum_dynamic_export,
+    plugin_task,
     pytorch_baseline,
     raw_dynamic_runner,
     raw_session_runner,
@@ -104,12 +105,12 @@ def _package_mb(directory: Path) -> float:
     return sum(p.stat().st_size for p in directory.iterdir() if p.is_file()) / 2**20
 
 
-def _bucket_use(pipe: Any) -> str:
-    """Batches served per bucket length, for a pipeline over a bucketed package."""
+def _bucket_use(pipe: Any, passes: int) -> str:
+    """Batches served per bucket length in one pass over the corpus, for a pipeline over a bucketed package."""
     model = getattr(pipe.model, "model", None)
     if not isinstance(model, BucketedModel):
         return ""
-    runs = ", ".join(f"{length}: {model.runs[length]}" for length in model.lengths if model.runs[length])
+    runs = ", ".join(f"{n}: {model.runs[n] // passes}" for n in model.lengths if model.runs[n])
     return f"batches per length {{{runs}}}, {model.sessions_loaded} sessions"
 
 
@@ -140,7 +141,9 @@ def run_corpus_benchmark(
         built = {runner: build() for runner, build in builders.items()}
         seconds = interleaved_medians({runner: run for runner, (run, _) in built.items()}, warmup, repeats)
     for runner, (_, what) in built.items():
-        report.rows.append(CorpusRow(runner, LABELS[runner], seconds[runner], peaks[runner], _detail(runner, what)))
+        report.rows.append(
+            CorpusRow(runner, LABELS[runner], seconds[runner], peaks[runner], _detail(runner, what, warmup + repeats))
+        )
     return report
 
 
@@ -152,7 +155,7 @@ def _builders(
     loaded = modality.load_processor(str(source), trust_remote_code=False)
     builders = {
         runner: functools.partial(_pipeline_run, build, inputs, batch)
-        for runner, build in _pipelines(task, package_dir, int8, source, dynamic, loaded, threads).items()
+        for runner, build in _pipelines(task, package_dir, int8, source, dynamic, (loaded, modality), threads).items()
     }
     processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
     builders["raw"] = lambda: raw_session_runner(package_dir, processor, inputs, threads, {})
@@ -192,19 +195,27 @@ def _workload(
 
 
 def _pipelines(
-    task: str, package_dir: Path, int8: Path | None, source: Path, dynamic: Path, loaded: Any, threads: int
-) -> dict[str, Callable[[], Any]]:
-    """How to build each pipeline runner: PyTorch, Optimum on the dynamic export, and ours in each mode."""
-    ours = {"task": task, "session_options": session_options(threads)}
+    task: str, package_dir: Path, int8: Path | None, source: Path, dynamic: Path, processing: tuple[Any, Any],
+    threads: int,
+) -> dict[str, Callable[[], Any]]:  # fmt: skip
+    """How to build each pipeline runner: PyTorch, Optimum on the dynamic export, and ours in each mode
+    (`processing`: the source's processor and the modality)."""
+    loaded, plugin = processing[0], plugin_task(task, processing[1])
+
+    def ours(**kwargs: Any) -> Any:  # options of its own: no two runners share sessions
+        return create_pipeline(
+            model=kwargs.pop("model", package_dir), task=task, session_options=session_options(threads), **kwargs
+        )
+
     factories: dict[str, Callable[[], Any]] = {
-        "pytorch": lambda: pytorch_baseline(task, source),
-        "optimum": lambda: optimum_baseline(task, dynamic.parent, loaded, threads),
-        "fp32_single": lambda: create_pipeline(model=package_dir, use_buckets=False, sort_by_length=False, **ours),
-        "fp32_buckets_unsorted": lambda: create_pipeline(model=package_dir, sort_by_length=False, **ours),
-        "fp32_buckets": lambda: create_pipeline(model=package_dir, **ours),
+        "pytorch": lambda: pytorch_baseline(task, source, plugin),
+        "optimum": lambda: optimum_baseline(task, dynamic.parent, loaded, threads, plugin),
+        "fp32_single": lambda: ours(use_buckets=False, sort_by_length=False),
+        "fp32_buckets_unsorted": lambda: ours(sort_by_length=False),
+        "fp32_buckets": ours,
     }
     if int8:
-        factories["int8_buckets"] = lambda: create_pipeline(model=int8, **ours)
+        factories["int8_buckets"] = lambda: ours(model=int8)
     return factories
 
 
@@ -229,12 +240,12 @@ def _ceilings(dynamic: Path, int8: bool) -> dict[str, Callable[[], str | bytes]]
     return ceilings
 
 
-def _detail(runner: str, built: Any) -> str:
+def _detail(runner: str, built: Any, passes: int) -> str:
     """What the table prints under a runner: a pipeline's bucket use, the raw row's preprocessing, the ceilings'
     conditions."""
     if runner == "raw":
         return f"inputs processed beforehand, in {built * 1000:.0f} ms (not counted)"
-    return CEILING_NOTE if runner in CEILINGS else _bucket_use(built)
+    return CEILING_NOTE if runner in CEILINGS else _bucket_use(built, passes)
 
 
 def print_corpus_report(report: CorpusReport, console: Any) -> None:

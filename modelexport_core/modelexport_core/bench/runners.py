@@ -17,6 +17,7 @@ from modelexport_core.package.axes import batch_axes
 from modelexport_core.package.layout import CONFIG_FILE, MODEL_FILE
 from modelexport_core.package.ort_model import ort_model_class
 from modelexport_core.package.shapes import detect_shapes
+from modelexport_core.plugins.modality import Modality
 from modelexport_core.serve.routing import routed_processor
 from modelexport_core.targets.cpu import CPU
 from modelexport_core.targets.registry import session_options, target_session
@@ -105,22 +106,33 @@ def check_source(source: Path) -> None:
         raise ModelExportError(f"--source must be the original model directory (no {CONFIG_FILE} in {source})")
 
 
-def pytorch_baseline(task: str, source: Path) -> Any:
-    """The transformers pipeline of the original PyTorch model."""
+def plugin_task(task: str, modality: Modality) -> dict[str, Any]:
+    """pipeline() keywords for a task transformers lacks and a plugin adds (sentence-embeddings): its pipeline
+    class, which the plugin registers with transformers as it hands it over; {} for transformers' own tasks."""
+    from transformers.pipelines import SUPPORTED_TASKS, TASK_ALIASES
+
+    return {} if task in SUPPORTED_TASKS or task in TASK_ALIASES else {"pipeline_class": modality.pipeline_class(task)}
+
+
+def pytorch_baseline(task: str, source: Path, plugin: dict[str, Any]) -> Any:
+    """The transformers pipeline of the original PyTorch model (`plugin`: from plugin_task)."""
     from transformers import pipeline
 
-    return pipeline(task, model=str(source), framework="pt", trust_remote_code=False)
+    return pipeline(task, model=str(source), framework="pt", trust_remote_code=False, **plugin)
 
 
-def optimum_baseline(task: str, dynamic_dir: Path, processor: Any, threads: int) -> Any:
+def optimum_baseline(task: str, dynamic_dir: Path, processor: Any, threads: int, plugin: dict[str, Any]) -> Any:
     """Optimum's pipeline over its dynamic-axes export, with the source's own (unwrapped) processor under the
-    keyword its kind goes to (tokenizer, image_processor, ...)."""
+    keyword its kind goes to (tokenizer, image_processor, ...); a plugin's task: its pipeline class over
+    Optimum's ORTModel."""
     from optimum.pipelines import pipeline as optimum_pipeline
+    from transformers import pipeline
     from transformers.pipelines import check_task
 
     model = ort_model_class(task).from_pretrained(
         dynamic_dir, trust_remote_code=False, session_options=session_options(threads)
     )
-    return optimum_pipeline(
-        task, model=model, accelerator="ort", **routed_processor(check_task(task)[1]["impl"], processor)
-    )
+    routed = routed_processor(plugin.get("pipeline_class") or check_task(task)[1]["impl"], processor)
+    if plugin:
+        return pipeline(task, model=model, **routed, **plugin)
+    return optimum_pipeline(task, model=model, accelerator="ort", **routed)

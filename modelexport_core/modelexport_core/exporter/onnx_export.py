@@ -9,6 +9,7 @@ import onnx
 
 from modelexport_core.errors import ModelExportError
 from modelexport_core.exporter.dims import check_ranks
+from modelexport_core.exporter.gelu import gelu_in_fusable_order
 from modelexport_core.exporter.source import ModelSource
 from modelexport_core.exporter.tasks import export_task_for
 from modelexport_core.package.layout import EXTERNAL_DATA_THRESHOLD
@@ -48,7 +49,8 @@ def export_onnx(
     explicit: dict[str, int] | None = None,
     input_shapes: dict[str, list[int]] | None = None,
 ) -> onnx.ModelProto:
-    """Run torch.onnx.export(dynamo=True) on Optimum's dummy inputs, under Optimum's model patcher.
+    """Run torch.onnx.export(dynamo=True) on Optimum's dummy inputs, under Optimum's model patcher; the exact
+    GELU in the order onnxruntime fuses.
 
     The dims the user asked for (`explicit`) win over the ones Optimum's generators take from the config.
     """
@@ -86,7 +88,9 @@ def export_onnx(
                 f"{type(torch_model).__name__} cannot be exported at {asked}: {cause} "
                 "Export without those options to use the config's size."
             ) from err
-    return program.model_proto
+    model_proto = program.model_proto  # a new proto on each access
+    gelu_in_fusable_order(model_proto)
+    return model_proto
 
 
 def _honour_explicit_dims(

@@ -14,6 +14,7 @@ from modelexport_core.package.ort_model import ort_model_class
 from modelexport_core.serve.weights import shared_weights
 from modelexport_core.targets.compile import compiled_graph
 from modelexport_core.targets.cpu import CPU_PROVIDER
+from modelexport_core.targets.registry import session_options as default_options
 from modelexport_core.targets.registry import target_session
 from modelexport_core.targets.target import ExecutionTarget
 
@@ -72,7 +73,7 @@ def _loaded(
     with remote_code_refused(f"The package {model_file.parent}"):
         if target is None or target.provider == CPU_PROVIDER:
             weights = shared_weights(model_file.parent) if share_weights else None
-            options = weights.options(model_file, session_options) if weights else session_options
+            options = weights.options(model_file, session_options) if weights else session_options or default_options()
             loaded = model_class.from_pretrained(
                 model_file.parent,
                 file_name=model_file.name,

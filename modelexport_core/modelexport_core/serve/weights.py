@@ -23,6 +23,7 @@ import onnx
 
 from modelexport_core.package.layout import load_graph
 from modelexport_core.package.shared_weights import WEIGHTS_FILE
+from modelexport_core.targets.registry import stop_spinning
 
 _ATTRIBUTES = (  # what a SessionOptions carries besides its config entries, which cannot be read back
     "enable_cpu_mem_arena",
@@ -54,11 +55,11 @@ class SharedWeights:
         self._values: dict[tuple[int, int, int, tuple[int, ...]], Any] = {}
 
     def options(self, graph_file: Path, base: Any) -> Any:
-        """SessionOptions for `graph_file`: `base`'s settings, prepacking and the arena off, its weights from the
-        map."""
+        """SessionOptions for `graph_file`: `base`'s settings, prepacking and the arena off, threads that stop
+        spinning when a run ends, its weights from the map."""
         import onnxruntime
 
-        options = onnxruntime.SessionOptions()
+        options = stop_spinning(onnxruntime.SessionOptions())
         for name in _ATTRIBUTES:
             if base is not None:
                 setattr(options, name, getattr(base, name))
