@@ -29,7 +29,9 @@ PAIRS = [
 ]
 MIN_COSINE = 0.9999  # every sentence's ONNX vector against PyTorch's
 BATCH_SIZE = 8
-SEQUENCE_LENGTHS = [8, 16, 24, 32, 48, 64, 96, 128]  # shape buckets: short texts run on short graphs
+# shape buckets: short texts run on short graphs; every 4 tokens where most sentences fall (pads 12% over the
+# sorted corpus' longest per batch, against 26% with steps of 8)
+SEQUENCE_LENGTHS = [8, 12, 16, 20, 24, 28, 32, 40, 48, 64, 96, 128]
 console = Console(soft_wrap=True)
 
 
@@ -107,7 +109,7 @@ def main(out_dir: str = "out/all-MiniLM-L6-v2", speed: bool = True) -> int:
         export(source, int8_dir, force=True, progress=_progress, quantize="int8", **shapes)
         console.rule("Speed: the benchmark corpus through every runner, side by side")
         threads = str(len(os.sched_getaffinity(0)))
-        corpus = ["--corpus", "--int8", int8_dir, "--threads", threads]
+        corpus = ["--corpus", "--task", "sentence-embeddings", "--int8", int8_dir, "--threads", threads]
         modelexport = str(Path(sys.executable).with_name("modelexport"))
         subprocess.run([modelexport, "benchmark", out_dir, "--source", str(source), *corpus], check=True)
     return 0 if agree else 1

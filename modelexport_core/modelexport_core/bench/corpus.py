@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import functools
 import gc
+import multiprocessing
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,58 +126,76 @@ def run_corpus_benchmark(
     warmup: int = 1,
     repeats: int = 3,
 ) -> CorpusReport:
-    """Time every runner over the modality's benchmark corpus (its first `count` inputs): peak memory one runner at
-    a time, then the runners' timed runs in interleaved rounds."""
-    import torch
-
+    """Time every runner over the modality's benchmark corpus (its first `count` inputs): each runner's peak
+    memory in a fresh process of its own, then the runners' timed runs side by side, in interleaved rounds."""
     package_dir, source, int8 = Path(package_dir), Path(source), Path(int8_dir) if int8_dir else None
-    task, detected, modality, inputs = _workload(package_dir, source, int8, task, count)
-    batch = detected.shapes["batch_size"]
+    task, detected, _, inputs = _workload(package_dir, source, int8, task, count)
     sizes = {"fp32": _package_mb(package_dir), **({"int8": _package_mb(int8)} if int8 else {})}
-    report = CorpusReport(len(inputs), batch, threads, {k: round(v, 1) for k, v in sizes.items()})
-    torch.set_num_threads(threads)
+    report = CorpusReport(
+        len(inputs), detected.shapes["batch_size"], threads, {k: round(v, 1) for k, v in sizes.items()}
+    )
     with quieted("transformers", "optimum", stderr=True), tempfile.TemporaryDirectory() as dynamic_dir:
         dynamic = optimum_dynamic_export(source, task, Path(dynamic_dir)) / MODEL_FILE
-        builders = _builders(task, package_dir, int8, source, dynamic, modality, inputs, batch, threads)
-        peaks = {runner: _peak_mb(build, warmup) for runner, build in builders.items()}
+        workload = CorpusWorkload(package_dir, source, int8, task, count, threads, dynamic)
+        builders = workload.builders()
+        peaks = {runner: _isolated_peak_mb(workload, runner, warmup) for runner in builders}
         built = {runner: build() for runner, build in builders.items()}
         seconds = interleaved_medians({runner: run for runner, (run, _) in built.items()}, warmup, repeats)
     for runner, (_, what) in built.items():
-        report.rows.append(
-            CorpusRow(runner, LABELS[runner], seconds[runner], peaks[runner], _detail(runner, what, warmup + repeats))
-        )
+        detail = _detail(runner, what, warmup + repeats)
+        report.rows.append(CorpusRow(runner, LABELS[runner], seconds[runner], peaks[runner], detail))
     return report
 
 
-def _builders(
-    task: str, package_dir: Path, int8: Path | None, source: Path, dynamic: Path, modality: Any,
-    inputs: list[Any], batch: int, threads: int,
-) -> dict[str, Callable[[], Prepared]]:  # fmt: skip
-    """How to build each runner, in the table's order: the pipelines, the raw session, the ceilings."""
-    loaded = modality.load_processor(str(source), trust_remote_code=False)
-    builders = {
-        runner: functools.partial(_pipeline_run, build, inputs, batch)
-        for runner, build in _pipelines(task, package_dir, int8, source, dynamic, (loaded, modality), threads).items()
-    }
-    processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
-    builders["raw"] = lambda: raw_session_runner(package_dir, processor, inputs, threads, {})
-    if modality.length_dim is not None:
-        longest = detect_shapes(package_dir / MODEL_FILE).shapes.get(modality.length_dim)
-        ordered = [inputs[i] for i in length_order(modality.input_lengths(inputs, loaded), len(inputs))]
-        for runner, model in _ceilings(dynamic, int8 is not None).items():
-            builders[runner] = functools.partial(_ceiling_run, model, loaded, ordered, batch, longest, threads)
-    return builders
+@dataclass(frozen=True)
+class CorpusWorkload:
+    """What every runner of one benchmark is built from (plain values: a fresh process rebuilds them)."""
+
+    package_dir: Path
+    source: Path
+    int8: Path | None
+    task: str
+    count: int | None
+    threads: int
+    dynamic: Path  # Optimum's dynamic-axes export
+
+    def builders(self) -> dict[str, Callable[[], Prepared]]:
+        """How to build each runner, in the table's order: the pipelines, the raw session, the ceilings."""
+        import torch
+
+        torch.set_num_threads(self.threads)
+        _, detected, modality, inputs = _workload(self.package_dir, self.source, self.int8, self.task, self.count)
+        batch, threads, package_dir = detected.shapes["batch_size"], self.threads, self.package_dir
+        loaded = modality.load_processor(str(self.source), trust_remote_code=False)
+        builders = {
+            runner: functools.partial(_pipeline_run, build, inputs, batch)
+            for runner, build in _pipelines(self, (loaded, modality)).items()
+        }
+        processor = ONNXAutoProcessor.from_model(package_dir / MODEL_FILE)
+        builders["raw"] = lambda: raw_session_runner(package_dir, processor, inputs, threads, {})
+        if modality.length_dim is not None:
+            longest = detected.shapes.get(modality.length_dim)
+            ordered = [inputs[i] for i in length_order(modality.input_lengths(inputs, loaded), len(inputs))]
+            for runner, model in _ceilings(self.dynamic, self.int8 is not None).items():
+                builders[runner] = functools.partial(_ceiling_run, model, loaded, ordered, batch, longest, threads)
+        return builders
 
 
-def _peak_mb(build: Callable[[], Prepared], warmup: int) -> float:
-    """RSS growth while the runner is built and run (at least once), alone."""
-    gc.collect()
-    with PeakMemory() as memory:
-        run, _ = build()
-        for _ in range(max(1, warmup)):
-            run()
-    del run
-    gc.collect()
+def _isolated_peak_mb(workload: CorpusWorkload, runner: str, warmup: int) -> float:
+    """The runner's peak memory, measured in a fresh process: in this one, memory that runners before it freed
+    would be reused and not counted."""
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_peak_mb_of, workload, runner, warmup).result()
+
+
+def _peak_mb_of(workload: CorpusWorkload, runner: str, warmup: int) -> float:
+    with quieted("transformers", "optimum", stderr=True):
+        build = workload.builders()[runner]
+        gc.collect()
+        with PeakMemory() as memory:
+            run, _ = build()
+            for _ in range(max(1, warmup)):
+                run()
     return memory.peak_mb
 
 
@@ -194,12 +214,12 @@ def _workload(
     return task or package_task(package_dir), detected, modality, list(corpus[:count] if count else corpus)
 
 
-def _pipelines(
-    task: str, package_dir: Path, int8: Path | None, source: Path, dynamic: Path, processing: tuple[Any, Any],
-    threads: int,
-) -> dict[str, Callable[[], Any]]:  # fmt: skip
+def _pipelines(workload: CorpusWorkload, processing: tuple[Any, Any]) -> dict[str, Callable[[], Any]]:
     """How to build each pipeline runner: PyTorch, Optimum on the dynamic export, and ours in each mode
     (`processing`: the source's processor and the modality)."""
+    task, package_dir, int8, source, threads = (
+        workload.task, workload.package_dir, workload.int8, workload.source, workload.threads
+    )  # fmt: skip
     loaded, plugin = processing[0], plugin_task(task, processing[1])
 
     def ours(**kwargs: Any) -> Any:  # options of its own: no two runners share sessions
@@ -209,7 +229,7 @@ def _pipelines(
 
     factories: dict[str, Callable[[], Any]] = {
         "pytorch": lambda: pytorch_baseline(task, source, plugin),
-        "optimum": lambda: optimum_baseline(task, dynamic.parent, loaded, threads, plugin),
+        "optimum": lambda: optimum_baseline(task, workload.dynamic.parent, loaded, threads, plugin),
         "fp32_single": lambda: ours(use_buckets=False, sort_by_length=False),
         "fp32_buckets_unsorted": lambda: ours(sort_by_length=False),
         "fp32_buckets": ours,
@@ -273,5 +293,6 @@ def print_corpus_report(report: CorpusReport, console: Any) -> None:
             console.print(f"{row.label}: {row.detail}", highlight=False)
     sizes = ", ".join(f"{name} {mb:.1f} MB" for name, mb in report.package_mb.items())
     console.print(
-        f"package sizes: {sizes}; peak MB = RSS growth while the runner was built and ran, alone", highlight=False
+        f"package sizes: {sizes}; peak MB = RSS growth while the runner was built and ran, alone in a fresh process",
+        highlight=False,
     )
