@@ -83,3 +83,12 @@ def test_demo_minilm_similarities_match_pytorch(tmp_path: Path, capsys: pytest.C
     metadata = json.loads((tmp_path / "minilm" / "export_metadata.json").read_text())
     assert metadata["source_model"] == "model" and metadata["shapes"]["input_ids"] == [8, 128]
     assert sorted(shapes["input_ids"][1] for shapes in metadata["buckets"].values()) == demo.SEQUENCE_LENGTHS
+
+
+def test_runners_take_turns_in_every_timed_round() -> None:
+    """A slow spell of a shared machine falls on every runner alike, not on whichever ran then."""
+    from modelexport_core.bench.runners import interleaved_medians
+
+    calls: list[str] = []
+    medians = interleaved_medians({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, 1, 2)
+    assert calls == ["a", "b"] * 3 and set(medians) == {"a", "b"} and all(m >= 0 for m in medians.values())

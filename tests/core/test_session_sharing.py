@@ -95,3 +95,21 @@ def test_tensors_sharing_bytes_keep_their_own_type_and_shape(tmp_path) -> None:
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), options, providers=["CPUExecutionProvider"])
     added, cast = session.run(None, {"x": np.ones(256, np.float32)})
     assert added.shape == (256,) and cast.shape == (1024,) and added.sum() == 256 and not cast.any()
+
+
+def test_every_session_stops_spinning_when_its_run_ends(text_model, text_package, tmp_path) -> None:
+    """Bucket sessions take turns: threads left spinning after one session's run would slow the next one's."""
+    from modelexport_core import export
+
+    task = "feature-extraction"
+    export(text_model(task), tmp_path / "pkg", task=task, batch_size=2, sequence_length=[8, 16], validate=False)
+    bucketed = create_pipeline(task, tmp_path / "pkg")
+    bucketed(["paris", " ".join(["word"] * 12)])  # loads both buckets
+    models = [*bucketed.model.model._models.values()]  # the BucketedModel's ORTModel per length
+    models.append(create_pipeline("text-classification", text_package("text-classification", 2)).model.model)
+    for shared_weights in (True, False):
+        single = create_pipeline(task, tmp_path / "pkg", use_buckets=False, share_weights=shared_weights)
+        models.append(single.model.model)
+    options = [model.session.get_session_options() for model in models]
+    assert len(options) == 5
+    assert all(o.get_session_config_entry("session.force_spinning_stop") == "1" for o in options)

@@ -104,3 +104,23 @@ def test_run_writes_the_sentence_vectors(package: Path, sentence_model: Path, tm
     assert run.returncode == 0, run.stderr
     rows = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     assert np.allclose([row["embedding"] for row in rows], _pytorch(sentence_model, TEXTS), atol=1e-5)
+
+
+def test_the_pytorch_pipeline_pools_as_the_models_modules_ask(sentence_model: Path) -> None:
+    """transformers' pipeline() on the PyTorch model (the benchmark's reference) reads modules.json itself."""
+    from transformers import pipeline
+
+    from modelexport_text.pipelines import SentenceEmbeddingPipeline, register_sentence_embeddings
+
+    register_sentence_embeddings()
+    pipe = pipeline("sentence-embeddings", model=str(sentence_model), pipeline_class=SentenceEmbeddingPipeline)
+    assert np.allclose(pipe(TEXTS, batch_size=4), _pytorch(sentence_model, TEXTS), atol=1e-5)
+
+
+def test_the_corpus_benchmark_compares_sentence_vectors(package: Path, sentence_model: Path) -> None:
+    from modelexport_core.bench.corpus import run_corpus_benchmark
+
+    report = run_corpus_benchmark(package, sentence_model, task="sentence-embeddings", count=8, warmup=0, repeats=1)
+    rows = {row.runner: row for row in report.rows}
+    assert {"pytorch", "optimum", "fp32_buckets", "raw_dynamic"} <= set(rows) and report.count == 8
+    assert all(row.seconds > 0 and row.peak_mb >= 0 for row in rows.values())

@@ -18,6 +18,7 @@ from modelexport_core.targets.registry import target_session
 
 ALPHAS = (0.3, 0.5, 0.6, 0.7, 0.8)  # migration strengths tried for each input, beside no smoothing
 ROWS_PER_BATCH = 64  # activation rows sampled from each calibration batch to measure a candidate's error
+MIN_GAIN = 2.0  # an input is smoothed only when that at least halves its error: a Mul that gains less costs more
 
 
 @dataclass
@@ -76,14 +77,15 @@ def _sample_activations(model: onnx.ModelProto, feeds: Feeds, samples: dict[str,
 
 
 def _best_scale(sample: ActivationSample, weights: list[np.ndarray]) -> np.ndarray | None:
-    """The candidate s with the smallest int8 output error, None when no smoothing has it."""
+    """The candidate s with the smallest int8 output error, None unless it is MIN_GAIN times below no smoothing's."""
     activation = np.max([np.maximum(-low, high) for low, high in sample.ranges], axis=0)
     weight = np.max([np.abs(w).max(axis=1) for w in weights], axis=0)
     candidates = [None] + [
         np.maximum(activation, 1e-5) ** alpha / np.maximum(weight, 1e-5) ** (1 - alpha) for alpha in ALPHAS
     ]
     errors = [_int8_error(sample, weights, np.ones_like(weight) if s is None else s) for s in candidates]
-    return candidates[int(np.argmin(errors))]
+    best = int(np.argmin(errors))
+    return candidates[best] if errors[best] * MIN_GAIN <= errors[0] else None
 
 
 def _int8_error(sample: ActivationSample, weights: list[np.ndarray], s: np.ndarray) -> float:
