@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import gc
 import multiprocessing
+import os
 import tempfile
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -127,7 +128,9 @@ def run_corpus_benchmark(
     repeats: int = 3,
 ) -> CorpusReport:
     """Time every runner over the modality's benchmark corpus (its first `count` inputs): each runner's peak
-    memory in a fresh process of its own, then the runners' timed runs side by side, in interleaved rounds."""
+    memory in a fresh process of its own, then the runners' timed runs side by side, in interleaved rounds.
+
+    The fresh processes are spawned: a script calling this needs the `if __name__ == "__main__":` guard."""
     package_dir, source, int8 = Path(package_dir), Path(source), Path(int8_dir) if int8_dir else None
     task, detected, _, inputs = _workload(package_dir, source, int8, task, count)
     sizes = {"fp32": _package_mb(package_dir), **({"int8": _package_mb(int8)} if int8 else {})}
@@ -138,7 +141,7 @@ def run_corpus_benchmark(
         dynamic = optimum_dynamic_export(source, task, Path(dynamic_dir)) / MODEL_FILE
         workload = CorpusWorkload(package_dir, source, int8, task, count, threads, dynamic)
         builders = workload.builders()
-        peaks = {runner: _isolated_peak_mb(workload, runner, warmup) for runner in builders}
+        peaks = _isolated_peaks_mb(workload, list(builders), warmup)
         built = {runner: build() for runner, build in builders.items()}
         seconds = interleaved_medians({runner: run for runner, (run, _) in built.items()}, warmup, repeats)
     for runner, (_, what) in built.items():
@@ -181,11 +184,14 @@ class CorpusWorkload:
         return builders
 
 
-def _isolated_peak_mb(workload: CorpusWorkload, runner: str, warmup: int) -> float:
-    """The runner's peak memory, measured in a fresh process: in this one, memory that runners before it freed
-    would be reused and not counted."""
-    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(_peak_mb_of, workload, runner, warmup).result()
+def _isolated_peaks_mb(workload: CorpusWorkload, runners: list[str], warmup: int) -> dict[str, float]:
+    """Each runner's peak memory, measured in a fresh process of its own (in this one, memory that runners before
+    it freed would be reused and not counted); the processes run side by side, as each counts only its own."""
+    context = multiprocessing.get_context("spawn")
+    workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    with ProcessPoolExecutor(workers, mp_context=context, max_tasks_per_child=1) as pool:
+        peaks = {runner: pool.submit(_peak_mb_of, workload, runner, warmup) for runner in runners}
+        return {runner: peak.result() for runner, peak in peaks.items()}
 
 
 def _peak_mb_of(workload: CorpusWorkload, runner: str, warmup: int) -> float:
