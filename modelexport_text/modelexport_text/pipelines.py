@@ -119,15 +119,20 @@ def pooled(features: Any, mask: Any, pooling: str, normalize: bool) -> Any:
 
 
 def _recorded_pooling(model: Any) -> dict[str, Any]:
-    """A package's sentence_embedding.json (beside an ORTModel's graph), or a PyTorch model's modules.json."""
+    """A package's sentence_embedding.json (beside an ORTModel's graph), else the modules.json of the model's
+    source: a PyTorch model's directory or Hub repo, an ONNX export's source only when it is a local directory
+    (serving a package never reaches for the network)."""
     from modelexport_text.modality import source_sentence_embedding
 
     graph = getattr(model, "path", None)
     if graph is not None:
         recorded = Path(str(graph)).parent / SENTENCE_EMBEDDING_FILE
-        return json.loads(recorded.read_text()) if recorded.is_file() else {}
-    source = getattr(model, "name_or_path", "")
-    return (source_sentence_embedding(source, {}) or {}) if source else {}
+        if recorded.is_file():
+            return json.loads(recorded.read_text())
+    source = str(getattr(model.config, "name_or_path", "") or "")
+    if not source or (graph is not None and not Path(source).is_dir()):
+        return {}
+    return source_sentence_embedding(source, {}) or {}
 
 
 def sentence_embedding_config(modules: list[dict[str, Any]], read: Any) -> dict[str, Any] | None:

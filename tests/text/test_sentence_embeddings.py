@@ -106,21 +106,17 @@ def test_run_writes_the_sentence_vectors(package: Path, sentence_model: Path, tm
     assert np.allclose([row["embedding"] for row in rows], _pytorch(sentence_model, TEXTS), atol=1e-5)
 
 
-def test_the_pytorch_pipeline_pools_as_the_models_modules_ask(sentence_model: Path) -> None:
-    """transformers' pipeline() on the PyTorch model (the benchmark's reference) reads modules.json itself."""
-    from transformers import pipeline
+def test_the_benchmark_baselines_give_the_pytorch_models_vectors(sentence_model: Path, tmp_path: Path) -> None:
+    """The corpus benchmark's PyTorch row (transformers' pipeline() on the PyTorch model, pooling as its
+    modules.json asks) and its Optimum row (the same class over Optimum's dynamic export) compute what ours does."""
+    from transformers import AutoTokenizer
 
-    from modelexport_text.pipelines import SentenceEmbeddingPipeline, register_sentence_embeddings
+    from modelexport_core.bench.runners import optimum_baseline, optimum_dynamic_export, plugin_task, pytorch_baseline
+    from modelexport_core.plugins.manager import get_modality
 
-    register_sentence_embeddings()
-    pipe = pipeline("sentence-embeddings", model=str(sentence_model), pipeline_class=SentenceEmbeddingPipeline)
-    assert np.allclose(pipe(TEXTS, batch_size=4), _pytorch(sentence_model, TEXTS), atol=1e-5)
-
-
-def test_the_corpus_benchmark_compares_sentence_vectors(package: Path, sentence_model: Path) -> None:
-    from modelexport_core.bench.corpus import run_corpus_benchmark
-
-    report = run_corpus_benchmark(package, sentence_model, task="sentence-embeddings", count=8, warmup=0, repeats=1)
-    rows = {row.runner: row for row in report.rows}
-    assert {"pytorch", "optimum", "fp32_buckets", "raw_dynamic"} <= set(rows) and report.count == 8
-    assert all(row.seconds > 0 and row.peak_mb >= 0 for row in rows.values())
+    task, expected, text = "sentence-embeddings", _pytorch(sentence_model, TEXTS), get_modality("text")
+    plugin = plugin_task(task, text)
+    assert np.allclose(pytorch_baseline(task, sentence_model, plugin)(TEXTS, batch_size=4), expected, atol=1e-5)
+    dynamic = optimum_dynamic_export(sentence_model, task, tmp_path / "dynamic", text)
+    optimum = optimum_baseline(task, dynamic, AutoTokenizer.from_pretrained(sentence_model), 1, plugin)
+    assert np.allclose(optimum(TEXTS, batch_size=4), expected, atol=1e-5)

@@ -109,7 +109,7 @@ def _pipelines(
     (`on`: threads, and the target of (c))."""
     threads, target = on
     model, _ = load_ort_model(task, package_dir, session_options(threads), target=target)
-    dynamic = optimum_dynamic_export(source, task, dynamic_dir)
+    dynamic = optimum_dynamic_export(source, task, dynamic_dir, modality)
     loaded = modality.load_processor(str(source), trust_remote_code=False)
     return {
         "pytorch": pytorch_baseline(task, source, plugin_task(task, modality)),

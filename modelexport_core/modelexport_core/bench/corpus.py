@@ -132,13 +132,13 @@ def run_corpus_benchmark(
 
     The fresh processes are spawned: a script calling this needs the `if __name__ == "__main__":` guard."""
     package_dir, source, int8 = Path(package_dir), Path(source), Path(int8_dir) if int8_dir else None
-    task, detected, _, inputs = _workload(package_dir, source, int8, task, count)
+    task, detected, modality, inputs = _workload(package_dir, source, int8, task, count)
     sizes = {"fp32": _package_mb(package_dir), **({"int8": _package_mb(int8)} if int8 else {})}
     report = CorpusReport(
         len(inputs), detected.shapes["batch_size"], threads, {k: round(v, 1) for k, v in sizes.items()}
     )
     with quieted("transformers", "optimum", stderr=True), tempfile.TemporaryDirectory() as dynamic_dir:
-        dynamic = optimum_dynamic_export(source, task, Path(dynamic_dir)) / MODEL_FILE
+        dynamic = optimum_dynamic_export(source, task, Path(dynamic_dir), modality) / MODEL_FILE
         workload = CorpusWorkload(package_dir, source, int8, task, count, threads, dynamic)
         builders = workload.builders()
         peaks = _isolated_peaks_mb(workload, list(builders), warmup)

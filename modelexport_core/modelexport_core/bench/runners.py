@@ -85,8 +85,9 @@ def raw_dynamic_runner(
     return lambda: [session.run(None, feed) for feed in feeds]
 
 
-def optimum_dynamic_export(source: Path, task: str, directory: Path) -> Path:
-    """Optimum's own ONNX export of `source` with dynamic axes, into `directory`: the baseline runners load it."""
+def optimum_dynamic_export(source: Path, task: str, directory: Path, modality: Modality) -> Path:
+    """Optimum's own ONNX export of `source` with dynamic axes, into `directory`, with the preprocessor files a
+    package of the modality gets (a sentence-transformers model's pooling): the baseline runners load it."""
     from optimum.exporters.onnx import main_export
 
     main_export(
@@ -97,6 +98,7 @@ def optimum_dynamic_export(source: Path, task: str, directory: Path) -> Path:
         library_name="transformers",
         trust_remote_code=False,
     )
+    modality.save_preprocessor(str(source), directory, {})
     return directory
 
 
