@@ -19,8 +19,8 @@ PADDED = {"padding": True, "truncation": True}  # a plain tokenizer's batch; ONN
 class BatchedTexts:
     """Pipeline mixin: a call on a list of texts, with no keywords but `batch_keywords`, runs whole batches: one
     tokenizer call per batch (the fast tokenizer's batch API, padded to the batch's bucket, or to its longest
-    text for a PyTorch model), one model call, and
-    `batch_answers` on the batch's arrays. Any other call takes the stock per-item path, with the same answers."""
+    text for a PyTorch model), one model call, and `batch_answers` on the batch's arrays. Any other call takes
+    the stock per-item path, with the same answers."""
 
     batch_keywords: ClassVar[frozenset[str]] = frozenset({"batch_size"})
 
@@ -119,20 +119,15 @@ def pooled(features: Any, mask: Any, pooling: str, normalize: bool) -> Any:
 
 
 def _recorded_pooling(model: Any) -> dict[str, Any]:
-    """A package's sentence_embedding.json (beside an ORTModel's graph), else the modules.json of the model's
-    source: a PyTorch model's directory or Hub repo, an ONNX export's source only when it is a local directory
-    (serving a package never reaches for the network)."""
+    """A package's sentence_embedding.json (beside an ORTModel's graph), or a PyTorch model's modules.json."""
     from modelexport_text.modality import source_sentence_embedding
 
     graph = getattr(model, "path", None)
     if graph is not None:
         recorded = Path(str(graph)).parent / SENTENCE_EMBEDDING_FILE
-        if recorded.is_file():
-            return json.loads(recorded.read_text())
-    source = str(getattr(model.config, "name_or_path", "") or "")
-    if not source or (graph is not None and not Path(source).is_dir()):
-        return {}
-    return source_sentence_embedding(source, {}) or {}
+        return json.loads(recorded.read_text()) if recorded.is_file() else {}
+    source = getattr(model, "name_or_path", "")
+    return (source_sentence_embedding(source, {}) or {}) if source else {}
 
 
 def sentence_embedding_config(modules: list[dict[str, Any]], read: Any) -> dict[str, Any] | None:

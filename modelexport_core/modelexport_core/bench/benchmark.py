@@ -110,10 +110,10 @@ def _pipelines(
     threads, target = on
     model, _ = load_ort_model(task, package_dir, session_options(threads), target=target)
     dynamic = optimum_dynamic_export(source, task, dynamic_dir, modality)
-    loaded = modality.load_processor(str(source), trust_remote_code=False)
+    loaded, plugin = modality.load_processor(str(source), trust_remote_code=False), plugin_task(task, modality)
     return {
-        "pytorch": pytorch_baseline(task, source, plugin_task(task, modality)),
-        "optimum": optimum_baseline(task, dynamic, loaded, threads, plugin_task(task, modality)),
+        "pytorch": pytorch_baseline(task, source, plugin),
+        "optimum": optimum_baseline(task, dynamic, loaded, threads, plugin),
         "modelexport": create_pipeline(task, model, data_processor=processor),
     }
 
