@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 from transformers import FeatureExtractionPipeline, TextClassificationPipeline
 
 from modelexport_core.errors import ModelExportError
@@ -88,7 +89,11 @@ class FixedLengthFeatureExtractionPipeline(BatchedTexts, FeatureExtractionPipeli
         features, mask = model_outputs["features"], model_outputs["attention_mask"]
         if pooling:
             vector = pooled(features, mask, pooling, normalize)[0]
-            return vector if return_tensors else vector.tolist()
+            if return_tensors:
+                import torch
+
+                return torch.from_numpy(vector)
+            return vector.tolist()
         features = features[:, : int(mask[0].sum())]  # right padding
         return features if return_tensors else features.tolist()
 
@@ -104,18 +109,19 @@ class SentenceEmbeddingPipeline(FixedLengthFeatureExtractionPipeline):
         self._postprocess_params = {**recorded, **self._postprocess_params}
 
 
-def pooled(features: Any, mask: Any, pooling: str, normalize: bool) -> Any:
-    """[batch, tokens, dim] features over their real tokens (`mask`) -> [batch, dim] vectors."""
-    import torch
-
-    real = mask.unsqueeze(-1).to(features.dtype)
+def pooled(features: Any, mask: Any, pooling: str, normalize: bool) -> np.ndarray:
+    """[batch, tokens, dim] features over their real tokens (`mask`) -> [batch, dim] vectors. numpy, not torch:
+    torch's parallel ops leave its OpenMP threads spinning, and they take the cores of the next onnxruntime run."""
+    features, real = np.asarray(features), np.asarray(mask)[..., None].astype(np.float32)
     if pooling == "cls":
         vectors = features[:, 0]
     elif pooling == "max":
-        vectors = features.masked_fill(real == 0, float("-inf")).max(dim=1).values
+        vectors = np.where(real > 0, features, -np.inf).max(axis=1)
     else:
-        vectors = (features * real).sum(dim=1) / real.sum(dim=1).clamp(min=1e-9)
-    return torch.nn.functional.normalize(vectors, dim=-1) if normalize else vectors
+        vectors = (features * real).sum(axis=1) / np.maximum(real.sum(axis=1), 1e-9)
+    if normalize:
+        vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+    return vectors.astype(features.dtype, copy=False)
 
 
 def _recorded_pooling(model: Any) -> dict[str, Any]:
