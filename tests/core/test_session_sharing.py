@@ -48,7 +48,8 @@ def test_the_session_is_released_with_the_last_pipeline(text_package) -> None:
 
 
 def test_bucket_sessions_share_one_copy_of_the_weights(text_model, tmp_path) -> None:
-    """Every graph of a bucketed package reads its weights from one memory map; the answers stay the same."""
+    """Every graph of a bucketed package reads its weights from one memory map and runs on one container of their
+    prepacked forms; the answers stay those of sessions that prepack their own copies."""
     from modelexport_core import export
 
     task, texts = "feature-extraction", ["paris", " ".join(["word"] * 12), "my name is john"]
@@ -62,6 +63,7 @@ def test_bucket_sessions_share_one_copy_of_the_weights(text_model, tmp_path) -> 
         len(buckets._models) == 2
         and len(maps) == 1
         and None not in {m.shared_weights for m in buckets._models.values()}
+        and len({id(model.session.container) for model in buckets._models.values()}) == 1
     )
 
 
@@ -93,8 +95,9 @@ def test_tensors_sharing_bytes_keep_their_own_type_and_shape(tmp_path) -> None:
     unoptimized.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
     options = weights.options(tmp_path / "model.onnx", unoptimized)
     session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"), options, providers=["CPUExecutionProvider"])
-    added, cast = session.run(None, {"x": np.ones(256, np.float32)})
-    assert added.shape == (256,) and cast.shape == (1024,) and added.sum() == 256 and not cast.any()
+    for runner in (session, weights.prepacked(tmp_path / "model.onnx", session)):
+        added, cast = runner.run(None, {"x": np.ones(256, np.float32)})
+        assert added.shape == (256,) and cast.shape == (1024,) and added.sum() == 256 and not cast.any()
 
 
 def test_every_session_stops_spinning_when_its_run_ends(text_model, text_package, tmp_path) -> None:

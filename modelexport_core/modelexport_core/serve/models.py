@@ -39,7 +39,8 @@ def load_ort_model(
     With `share`, a model file already loaded in this process with the same sha256, task, target and options
     object gives the same ORTModel (its session is shared); the process holds it weakly, so its memory is released
     when the last pipeline or model using it is gone. With `share_weights` (bucketed packages on the CPU), the
-    session reads the package's weights from one memory map shared by all its graphs (`weights.py`)."""
+    session reads the package's weights from one memory map shared by all its graphs, and runs on their shared
+    prepacked forms (`weights.py`)."""
     model_file = model_file_of(model)
     if not isinstance(model, (str, Path)):
         return model, model_file
@@ -80,6 +81,8 @@ def _loaded(
                 session_options=options,
                 trust_remote_code=trust_remote_code,
             )
+            if weights is not None:
+                loaded.session = weights.prepacked(model_file, loaded.session)
             loaded.shared_weights = weights  # the sessions read the map's memory: it lives as long as they do
         else:
             config = AutoConfig.from_pretrained(model_file.parent, trust_remote_code=trust_remote_code)

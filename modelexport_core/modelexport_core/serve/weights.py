@@ -1,14 +1,15 @@
-"""One copy of a bucketed package's weights for all its sessions.
+"""One copy of a bucketed package's weights, and of their prepacked forms, for all its sessions.
 
 Every graph of a bucketed package reads its large tensors from the one `model.onnx.data`, but onnxruntime gives
 each session its own copy, and its own prepacked copy of each matmul weight. Here each graph's external
 initializers are handed to onnxruntime as OrtValues over one memory map of that file (`add_initializer`: the
-session uses the buffer, it does not copy it), with prepacking off, so the bucket sessions share the weights; and
-with the memory arena off, so no session keeps its largest activations once a call is done.
+session uses the buffer, it does not copy it), with the memory arena off, so no session keeps its largest
+activations once a call is done. Python's sessions cannot share prepacked weights, so theirs run with prepacking
+off and only describe the graph; each run goes to a C API session of the same graph (`prepacked.py`) that shares
+one container of prepacked weights with the package's other sessions.
 
 Measured on all-MiniLM-L6-v2's eight buckets (320 sentences, batch 8, 2 threads): RSS after an unsorted pass over
-every bucket 613 MB shared nothing, 217 MB shared (a package of model.onnx [8, 128] alone: 247 MB); the sorted
-pass 7% slower (225 against 243 texts/s).
+every bucket 613 MB shared nothing, 217 MB shared (a package of model.onnx [8, 128] alone: 247 MB).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import onnx
 
 from modelexport_core.package.layout import load_graph
 from modelexport_core.package.shared_weights import WEIGHTS_FILE
+from modelexport_core.serve.prepacked import PrepackedContainer, PrepackedSession
 from modelexport_core.targets.registry import stop_spinning
 
 _ATTRIBUTES = (  # what a SessionOptions carries besides its config entries, which cannot be read back
@@ -47,12 +49,14 @@ _mapping = threading.Lock()
 
 
 class SharedWeights:
-    """The memory map of one package's weights file and the OrtValues over it, by place, type and shape (tensors
-    are stored once by content: an all-zero zero-point and another all-zero tensor may share their bytes)."""
+    """The memory map of one package's weights file, the arrays and OrtValues over it, and the container of their
+    prepacked forms."""
 
     def __init__(self, weights_file: Path) -> None:
         self.data = np.memmap(weights_file, dtype=np.uint8, mode="r")
-        self._values: dict[tuple[int, int, int, tuple[int, ...]], Any] = {}
+        self._arrays: dict[tuple[int, int, int, tuple[int, ...]], np.ndarray] = {}
+        self._values: dict[int, Any] = {}
+        self._container: PrepackedContainer | None = None
 
     def options(self, graph_file: Path, base: Any) -> Any:
         """SessionOptions for `graph_file`: `base`'s settings, prepacking and the arena off, threads that stop
@@ -65,22 +69,39 @@ class SharedWeights:
                 setattr(options, name, getattr(base, name))
         options.enable_cpu_mem_arena = False
         options.add_session_config_entry("session.disable_prepacking", "1")
-        for tensor in load_graph(graph_file).graph.initializer:
-            if tensor.data_location == onnx.TensorProto.EXTERNAL:
-                options.add_initializer(tensor.name, self._value(tensor))
+        for name, array in self.arrays(graph_file).items():
+            options.add_initializer(name, self._value(array))
         return options
 
-    def _value(self, tensor: onnx.TensorProto) -> Any:
+    def prepacked(self, graph_file: Path, described: Any) -> PrepackedSession:
+        """`described` (the Python session of `graph_file`, made with `options`) running on a C API session whose
+        prepacked weights are shared with every other session this package's `prepacked` gave."""
+        with _mapping:
+            if self._container is None:
+                self._container = PrepackedContainer()
+        return self._container.session(graph_file, described.get_session_options(), self.arrays(graph_file), described)
+
+    def arrays(self, graph_file: Path) -> dict[str, np.ndarray]:
+        """The graph's external initializers, by name, as arrays over the map (stored once by content: an all-zero
+        zero-point and another all-zero tensor may share their bytes)."""
+        arrays = {}
+        for tensor in load_graph(graph_file).graph.initializer:
+            if tensor.data_location == onnx.TensorProto.EXTERNAL:
+                place = {entry.key: entry.value for entry in tensor.external_data}
+                offset, length = int(place["offset"]), int(place["length"])
+                key = (offset, length, tensor.data_type, tuple(tensor.dims))
+                if key not in self._arrays:
+                    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)
+                    self._arrays[key] = self.data[offset : offset + length].view(dtype).reshape(key[3])
+                arrays[tensor.name] = self._arrays[key]
+        return arrays
+
+    def _value(self, array: np.ndarray) -> Any:
         import onnxruntime
 
-        place = {entry.key: entry.value for entry in tensor.external_data}
-        offset, length = int(place["offset"]), int(place["length"])
-        key = (offset, length, tensor.data_type, tuple(tensor.dims))
-        if key not in self._values:
-            dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)
-            array = self.data[offset : offset + length].view(dtype).reshape(key[3])
-            self._values[key] = onnxruntime.OrtValue.ortvalue_from_numpy(array)
-        return self._values[key]
+        if id(array) not in self._values:
+            self._values[id(array)] = onnxruntime.OrtValue.ortvalue_from_numpy(array)
+        return self._values[id(array)]
 
 
 def shared_weights(package_dir: Path) -> SharedWeights | None:
