@@ -21,7 +21,7 @@ from modelexport_core.quantize.search import (
     quantizable_modules,
     select_kept_modules,
 )
-from modelexport_core.quantize.smooth import smoothed, smoothing_scales
+from modelexport_core.quantize.smooth import Smoothing, smoothed, smoothings
 from modelexport_text.corpus import corpus_sentences
 
 from tiny_models import write_spread_text_model, write_tiny_text_model
@@ -146,26 +146,51 @@ def test_corpus_benchmark_refuses_an_int8_directory_without_a_package(
     assert_user_error(run, "--int8 must be an int8 package directory", "missing")
 
 
-def test_smoothing_keeps_the_float_answers_and_brings_an_outlier_channel_within_int8(text_package) -> None:
-    model = onnx.load(text_package(TASK, 2) / "model.onnx")
+def _with_outlier_channel(model: onnx.ModelProto, factor: float) -> onnx.NodeProto:
+    """`model` with hidden channel 3 of its first LayerNorm `factor` times the others (trained BERTs have such
+    channels); that LayerNorm."""
     norm = next(node for node in model.graph.node if node.op_type == "LayerNormalization")
     gamma = next(t for t in model.graph.initializer if t.name == norm.input[1])
     outlier = numpy_helper.to_array(gamma).copy()
-    outlier[3] *= 40  # one hidden channel 40x the others, as the LayerNorms of trained BERTs have
+    outlier[3] *= factor
     gamma.CopyFrom(numpy_helper.from_array(outlier, gamma.name))
+    return norm
+
+
+def _feeds(count: int) -> list[dict[str, np.ndarray]]:
     rng = np.random.default_rng(0)
-    feeds = [{"input_ids": rng.integers(5, 90, (2, 16)), "attention_mask": np.ones((2, 16), np.int64),
-              "token_type_ids": np.zeros((2, 16), np.int64)} for _ in range(4)]  # fmt: skip
-    scales = smoothing_scales({"model.onnx": model}, {"model.onnx": feeds})
-    assert norm.output[0] in scales  # the outlier's matmuls are smoothed
-    smooth = smoothed(model, scales)
+    return [{"input_ids": rng.integers(5, 90, (2, 16)), "attention_mask": np.ones((2, 16), np.int64),
+             "token_type_ids": np.zeros((2, 16), np.int64)} for _ in range(count)]  # fmt: skip
+
+
+def _int8_error(graph: onnx.ModelProto, exact: np.ndarray, feed: dict[str, np.ndarray]) -> float:
+    (quantized,) = first_outputs({"g": quantize_graph(graph, [])}, [("g", feed)])
+    return float(np.linalg.norm(quantized - exact) / np.linalg.norm(exact))
+
+
+def test_smoothing_keeps_the_float_answers_and_brings_an_outlier_channel_within_int8(text_package) -> None:
+    model = onnx.load(text_package(TASK, 2) / "model.onnx")
+    norm, feeds = _with_outlier_channel(model, 40), _feeds(4)
+    chosen = smoothings({"model.onnx": model}, {"model.onnx": feeds})
+    assert norm.output[0] in chosen  # the outlier's matmuls are smoothed
+    smooth = smoothed(model, chosen)
     muls = [node for node in smooth.graph.node if node.op_type == "Mul" and node.name.endswith("_smoothing")]
-    assert len(muls) == len(scales) and all(MODULE_PATH in node_tags(node) for node in muls)
+    assert len(muls) == len(chosen) and all(MODULE_PATH in node_tags(node) for node in muls)
     (exact,), (same,) = (first_outputs({"g": m}, [("g", feeds[0])]) for m in (model, smooth))
     np.testing.assert_allclose(same, exact, rtol=1e-4, atol=1e-4)
+    assert _int8_error(smooth, exact, feeds[0]) < _int8_error(model, exact, feeds[0])
 
-    def int8_error(graph: onnx.ModelProto) -> float:
-        (quantized,) = first_outputs({"g": quantize_graph(graph, [])}, [("g", feeds[0])])
-        return float(np.linalg.norm(quantized - exact) / np.linalg.norm(exact))
 
-    assert int8_error(smooth) < int8_error(model)
+def test_a_channel_towering_over_the_others_is_split_off_and_added_back_in_fp32(text_package) -> None:
+    model = onnx.load(text_package(TASK, 2) / "model.onnx")
+    norm, feeds = _with_outlier_channel(model, 400), _feeds(4)
+    chosen = smoothings({"model.onnx": model}, {"model.onnx": feeds})
+    assert chosen[norm.output[0]].outlier == 3
+    split = smoothed(model, chosen)
+    added = [node for node in split.graph.node if "_outlier" in node.name]
+    assert {node.op_type for node in added} == {"Gather", "Mul", "Add"}
+    assert all(node_tags(node) for node in added)  # each carries its matmul's module
+    (exact,), (same,) = (first_outputs({"g": m}, [("g", feeds[0])]) for m in (model, split))
+    np.testing.assert_allclose(same, exact, rtol=1e-4, atol=1e-4)
+    only_smoothed = smoothed(model, {norm.output[0]: Smoothing(chosen[norm.output[0]].s)})
+    assert _int8_error(split, exact, feeds[0]) < _int8_error(only_smoothed, exact, feeds[0])

@@ -69,8 +69,8 @@ PRECISIONS = {
     for precision in (
         Precision(
             "int8",
-            "dynamic int8 (per-channel int8 weights, uint8 activations, smoothed on calibration inputs), "
-            "onnxruntime; for CPUs",
+            "dynamic int8 (per-channel int8 weights, uint8 activations; smoothed, outlier channels split off in fp32, "
+            "on calibration inputs), onnxruntime; for CPUs",
             "fp32",
             lambda graph, kept, _: quantize_graph(graph, kept),
             quantize_graph,
