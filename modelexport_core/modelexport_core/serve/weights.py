@@ -14,6 +14,7 @@ every bucket 613 MB shared nothing, 217 MB shared (a package of model.onnx [8, 1
 
 from __future__ import annotations
 
+import mmap
 import threading
 import weakref
 from pathlib import Path
@@ -53,7 +54,9 @@ class SharedWeights:
     prepacked forms."""
 
     def __init__(self, weights_file: Path) -> None:
-        self.data = np.memmap(weights_file, dtype=np.uint8, mode="r")
+        with weights_file.open("rb") as file:
+            self._map = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        self.data = np.frombuffer(self._map, dtype=np.uint8)
         self._arrays: dict[tuple[int, int, int, tuple[int, ...]], np.ndarray] = {}
         self._values: dict[int, Any] = {}
         self._container: PrepackedContainer | None = None
@@ -79,7 +82,11 @@ class SharedWeights:
         with _mapping:
             if self._container is None:
                 self._container = PrepackedContainer()
-        return self._container.session(graph_file, described.get_session_options(), self.arrays(graph_file), described)
+            session = self._container.session(
+                graph_file, described.get_session_options(), self.arrays(graph_file), described
+            )
+            self._map.madvise(mmap.MADV_DONTNEED)  # the matmuls now read their packed copies: let the pages go
+        return session
 
     def arrays(self, graph_file: Path) -> dict[str, np.ndarray]:
         """The graph's external initializers, by name, as arrays over the map (stored once by content: an all-zero
