@@ -116,3 +116,20 @@ def test_every_session_stops_spinning_when_its_run_ends(text_model, text_package
     options = [model.session.get_session_options() for model in models]
     assert len(options) == 5
     assert all(o.get_session_config_entry("session.force_spinning_stop") == "1" for o in options)
+
+
+def test_a_wheel_without_onnxruntimes_shared_library_serves_from_the_python_sessions(
+    text_model, tmp_path, monkeypatch
+) -> None:
+    """The prepacked container needs the C API of the wheel's libonnxruntime; without it the same answers come
+    from the Python sessions, which then run."""
+    from modelexport_core import export
+    from modelexport_core.serve import prepacked
+
+    task, texts = "feature-extraction", ["paris", " ".join(["word"] * 12)]
+    export(text_model(task), tmp_path / "pkg", task=task, batch_size=2, sequence_length=[8, 16], validate=False)
+    alone = create_pipeline(task, tmp_path / "pkg", share_weights=False)(texts)
+    monkeypatch.setattr(prepacked, "_api", [None])
+    served = create_pipeline(task, tmp_path / "pkg", share_sessions=False)
+    assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(served(texts), alone, strict=True))
+    assert all(isinstance(m.session, onnxruntime.InferenceSession) for m in served.model.model._models.values())

@@ -114,27 +114,28 @@ class CApi:
         return np.frombuffer((ctypes.c_char * size).from_address(data.value), dtype).reshape(shape).copy()
 
 
-_api: CApi | None = None
+LIBRARIES = ("libonnxruntime.so*", "libonnxruntime*.dylib", "onnxruntime.dll")  # in the wheel's capi folder
+_api: list[CApi | None] = []
 _loading = threading.Lock()
 
 
-def c_api() -> CApi:
-    """The process's CApi over the wheel's libonnxruntime.so (loaded once)."""
-    global _api
+def c_api() -> CApi | None:
+    """The process's CApi over the onnxruntime wheel's shared library (loaded once), None if the wheel has none."""
     with _loading:
-        if _api is None:
+        if not _api:
             import onnxruntime
 
             capi = Path(onnxruntime.__file__).parent / "capi"
-            _api = CApi(next(capi.glob("libonnxruntime.so*")))
-    return _api
+            found = next((path for pattern in LIBRARIES for path in sorted(capi.glob(pattern))), None)
+            _api.append(CApi(found) if found else None)
+    return _api[0]
 
 
 class PrepackedContainer:
     """One container of prepacked weights, and OrtValues over the weights' arrays, for every session of a package."""
 
-    def __init__(self) -> None:
-        self.api = c_api()
+    def __init__(self, api: CApi) -> None:
+        self.api = api
         self.handle = self.api.created("CreatePrepackedWeightsContainer")
         self._values: dict[int, c_void_p] = {}
         self._arrays: list[np.ndarray] = []

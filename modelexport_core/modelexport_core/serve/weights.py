@@ -1,22 +1,23 @@
-"""One copy of a bucketed package's weights, and of their prepacked forms, for all its sessions.
+"""One copy of a bucketed package's weights, one of their prepacked forms and one memory arena, for all its sessions.
 
 Every graph of a bucketed package reads its large tensors from the one `model.onnx.data`, but onnxruntime gives
 each session its own copy, and its own prepacked copy of each matmul weight. Here each graph's external
-initializers are handed to onnxruntime as OrtValues over one memory map of that file (`add_initializer`: the
-session uses the buffer, it does not copy it), with the memory arena off, so no session keeps its largest
-activations once a call is done. Python's sessions cannot share prepacked weights, so theirs run with prepacking
-off and only describe the graph; each run goes to a C API session of the same graph (`prepacked.py`) that shares
-one container of prepacked weights with the package's other sessions.
+initializers are arrays over one memory map of that file. The graph's Python session gets them as OrtValues
+(`add_initializer`: the session uses the buffer, it does not copy it), with prepacking and the arena off:
+Optimum's ORTModel reads the graph's inputs and outputs from it and never runs it. Its runs go to a C API session
+of the same graph over the same arrays (`prepacked.py`), which shares one container of prepacked weights and one
+memory arena with the package's other sessions. Once a session has packed its weights, the map's pages are let go.
 
-Measured on all-MiniLM-L6-v2's eight buckets (320 sentences, batch 8, 2 threads): RSS after an unsorted pass over
-every bucket 613 MB shared nothing, 217 MB shared (a package of model.onnx [8, 128] alone: 247 MB).
+MEASURED_WEIGHTS
 """
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import threading
 import weakref
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,7 @@ import onnx
 
 from modelexport_core.package.layout import load_graph
 from modelexport_core.package.shared_weights import WEIGHTS_FILE
-from modelexport_core.serve.prepacked import PrepackedContainer, PrepackedSession
+from modelexport_core.serve.prepacked import PrepackedContainer, c_api
 from modelexport_core.targets.registry import stop_spinning
 
 _ATTRIBUTES = (  # what a SessionOptions carries besides its config entries, which cannot be read back
@@ -45,6 +46,7 @@ _ATTRIBUTES = (  # what a SessionOptions carries besides its config entries, whi
     "use_deterministic_compute",
     "use_per_session_threads",
 )
+LET_GO_SECONDS = 0.01
 _maps: weakref.WeakValueDictionary[str, SharedWeights] = weakref.WeakValueDictionary()
 _mapping = threading.Lock()
 
@@ -76,17 +78,39 @@ class SharedWeights:
             options.add_initializer(name, self._value(array))
         return options
 
-    def prepacked(self, graph_file: Path, described: Any) -> PrepackedSession:
+    def prepacked(self, graph_file: Path, described: Any) -> Any:
         """`described` (the Python session of `graph_file`, made with `options`) running on a C API session whose
-        prepacked weights are shared with every other session this package's `prepacked` gave."""
-        with _mapping:
+        prepacked weights are shared with every other session this package's `prepacked` gave (`described` itself
+        where the onnxruntime wheel ships no shared library)."""
+        api = c_api()
+        if api is None:
+            return described
+        with _mapping, self._pages_let_go():
             if self._container is None:
-                self._container = PrepackedContainer()
-            session = self._container.session(
+                self._container = PrepackedContainer(api)
+            return self._container.session(
                 graph_file, described.get_session_options(), self.arrays(graph_file), described
             )
-            self._map.madvise(mmap.MADV_DONTNEED)  # the matmuls now read their packed copies: let the pages go
-        return session
+
+    @contextlib.contextmanager
+    def _pages_let_go(self) -> Iterator[None]:
+        """While a session packs the weights (reading each once), and after, the map's pages are let go every
+        LET_GO_SECONDS: packed, a weight is not read again, and the RSS would otherwise peak at the whole file
+        over the packed copies each time a bucket's session is created."""
+        done = threading.Event()
+
+        def let_go() -> None:
+            while not done.wait(LET_GO_SECONDS):
+                self._map.madvise(mmap.MADV_DONTNEED)
+
+        watcher = threading.Thread(target=let_go, daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            done.set()
+            watcher.join()
+            self._map.madvise(mmap.MADV_DONTNEED)
 
     def arrays(self, graph_file: Path) -> dict[str, np.ndarray]:
         """The graph's external initializers, by name, as arrays over the map (stored once by content: an all-zero
