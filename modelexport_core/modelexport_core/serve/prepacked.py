@@ -4,8 +4,9 @@ A CPU matmul runs fastest on its weight prepacked into the kernel's layout, but 
 handed to a session with `add_initializer` into a copy of that session's own, so `weights.py` turns prepacking
 off. The C API can give sessions one container of prepacked weights (`CreateSessionWithPrepackedWeightsContainer`):
 the first session packs a weight, the others reuse the packed copy. Python's bindings do not expose it, so this
-module calls the wheel's own `libonnxruntime.so` through ctypes; only `run` goes there, everything else about a
-session is the Python session's of the same graph.
+module calls the wheel's own `libonnxruntime.so` through ctypes, whose environment also holds one memory arena
+for all these sessions (`use_env_allocators`). Only `run` goes there (its `run_options` are not carried);
+everything else about a session is the Python session's of the same graph.
 """
 
 from __future__ import annotations
