@@ -102,7 +102,7 @@ class SharedWeights:
 
         def let_go() -> None:
             while not done.wait(LET_GO_SECONDS):
-                self._map.madvise(mmap.MADV_DONTNEED)
+                self._let_go()
 
         watcher = threading.Thread(target=let_go, daemon=True)
         watcher.start()
@@ -111,6 +111,10 @@ class SharedWeights:
         finally:
             done.set()
             watcher.join()
+            self._let_go()
+
+    def _let_go(self) -> None:
+        if hasattr(mmap, "MADV_DONTNEED"):  # not on Windows: the pages then stay until the OS needs them
             self._map.madvise(mmap.MADV_DONTNEED)
 
     def arrays(self, graph_file: Path) -> dict[str, np.ndarray]:
