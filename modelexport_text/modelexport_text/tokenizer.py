@@ -45,6 +45,21 @@ _NO_TRUNCATION = (None, False, "do_not_truncate")
 _TOKENIZING_KWARGS = ("add_special_tokens", "is_split_into_words")
 
 
+_PER_TOKEN_EXTRAS = (  # outputs the one-call path does not pad: with them a call tokenizes twice
+    "stride",
+    "return_overflowing_tokens",
+    "return_offsets_mapping",
+    "return_special_tokens_mask",
+    "return_length",
+)
+
+
+def _as_torch(array: np.ndarray) -> Any:
+    import torch
+
+    return torch.from_numpy(array)
+
+
 def _is_batch(text: Any, is_split_into_words: bool) -> bool:
     """Whether `text` is a batch of inputs, decided as transformers decides it."""
     if not isinstance(text, (list, tuple)):
@@ -140,12 +155,36 @@ class ONNXTokenizer(FixedShapeProcessor):
         if kwargs.get("stride") and kwargs.get("return_overflowing_tokens"):
             self._check_stride_fits(text, text_pair, kwargs)
         if self.bucket_lengths and text is not None:
+            once = self._padded_to_bucket_once(text, text_pair, kwargs)
+            if once is not None:
+                return once
             kwargs["max_length"] = self._bucket_for(text, text_pair, kwargs)
         encoding = self.wrapped(text, text_pair, **kwargs)
         if text is not None and not kwargs.get("return_overflowing_tokens"):
             truncated = self._longest_truncated(text, text_pair, encoding, kwargs)
             if truncated is not None:
                 warn_truncated(*truncated, self.sequence_length)
+        return encoding
+
+    def _padded_to_bucket_once(self, text: Any, text_pair: Any, kwargs: dict[str, Any]) -> BatchEncoding | None:
+        """A plain batch of texts as arrays (numpy or torch), tokenized once, padded to its longest and then, in
+        numpy, to the smallest bucket holding it; None where that does not apply (pairs, strides, extra outputs, a
+        batch reaching the fixed length: those tokenize twice, to measure and then to pad)."""
+        plain = _is_batch(text, False) and text_pair is None and not kwargs.get("is_split_into_words")
+        extras = any(kwargs.get(key) for key in _PER_TOKEN_EXTRAS)
+        if not plain or extras or kwargs.get("return_tensors") not in ("np", "pt"):
+            return None
+        encoding = self.wrapped(text, **{**kwargs, "padding": "longest"})
+        longest = encoding["input_ids"].shape[-1]
+        bucket = next((n for n in self.bucket_lengths if n >= longest), self.sequence_length)
+        pad_values = {"input_ids": self.wrapped.pad_token_id, "attention_mask": 0}
+        pad_values["token_type_ids"] = self.wrapped.pad_token_type_id
+        if bucket == self.sequence_length or set(encoding) - set(pad_values):
+            return None
+        extra = [(0, 0), (bucket - longest, 0) if self.wrapped.padding_side == "left" else (0, bucket - longest)]
+        for key, value in encoding.items():
+            padded = np.pad(np.asarray(value), extra, constant_values=pad_values[key])
+            encoding[key] = padded if kwargs["return_tensors"] == "np" else _as_torch(padded)
         return encoding
 
     def _bucket_for(self, text: Any, text_pair: Any, kwargs: dict[str, Any]) -> int:

@@ -145,6 +145,24 @@ def test_left_padding_is_kept_and_truncation_still_warns(onnx_tokenizer: ONNXTok
         onnx_tokenizer(["hello", LONG])
 
 
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize("tensors", ["np", "pt"])
+def test_a_batch_padded_to_its_bucket_in_one_call_equals_the_plain_tokenizers(
+    tokenizer: BertTokenizerFast, side: str, tensors: str
+) -> None:
+    """A plain batch of texts is tokenized once and padded to its bucket: the arrays the plain tokenizer gives
+    when asked for that length."""
+    tokenizer.padding_side = side
+    bucketed = ONNXTokenizer(tokenizer, batch_size=2, sequence_length=SEQ).for_buckets([4, 8, 12])
+    texts = ["hello", SHORT]  # 6 tokens: the 8 bucket
+    encoding = bucketed(texts, return_tensors=tensors)
+    expected = tokenizer(texts, padding="max_length", max_length=8, return_tensors="np")
+    assert set(encoding) == set(expected)
+    for key, value in expected.items():
+        assert type(encoding[key]).__module__.startswith("torch" if tensors == "pt" else "numpy")
+        np.testing.assert_array_equal(np.asarray(encoding[key]), value)
+
+
 @pytest.mark.parametrize(
     ("words", "name", "rows"),
     [
