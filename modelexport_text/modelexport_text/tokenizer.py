@@ -176,7 +176,7 @@ class ONNXTokenizer(FixedShapeProcessor):
             return None
         encoding = self.wrapped(text, **{**kwargs, "padding": "longest"})
         longest = encoding["input_ids"].shape[-1]
-        bucket = next((n for n in self.bucket_lengths if n >= longest), self.sequence_length)
+        bucket = self._bucket_holding(longest)
         pad_values = {"input_ids": self.wrapped.pad_token_id, "attention_mask": 0}
         pad_values["token_type_ids"] = self.wrapped.pad_token_type_id
         if bucket == self.sequence_length or set(encoding) - set(pad_values):
@@ -196,7 +196,11 @@ class ONNXTokenizer(FixedShapeProcessor):
         needed = max(
             longest, kwargs.get("stride", 0) + self.wrapped.num_special_tokens_to_add(pair=text_pair is not None) + 1
         )
-        return next((n for n in self.bucket_lengths if n >= needed), self.sequence_length)
+        return self._bucket_holding(needed)
+
+    def _bucket_holding(self, tokens: int) -> int:
+        """The smallest bucket length of at least `tokens`, else the fixed length."""
+        return next((n for n in self.bucket_lengths if n >= tokens), self.sequence_length)
 
     def _check_stride_fits(self, text: Any, text_pair: Any, kwargs: dict[str, Any]) -> None:
         """Refuse a stride that leaves no room for new tokens in the windows of an input that overflows

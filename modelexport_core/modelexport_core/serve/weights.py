@@ -62,6 +62,7 @@ class SharedWeights:
         self.data = np.frombuffer(self._map, dtype=np.uint8)
         self._arrays: dict[tuple[int, int, int, tuple[int, ...]], np.ndarray] = {}
         self._values: dict[int, Any] = {}
+        self._graphs: dict[Path, dict[str, np.ndarray]] = {}
         self._container: PrepackedContainer | None = None
 
     def options(self, graph_file: Path, base: Any) -> Any:
@@ -119,18 +120,23 @@ class SharedWeights:
 
     def arrays(self, graph_file: Path) -> dict[str, np.ndarray]:
         """The graph's external initializers, by name, as arrays over the map (stored once by content: an all-zero
-        zero-point and another all-zero tensor may share their bytes)."""
-        arrays = {}
-        for tensor in load_graph(graph_file).graph.initializer:
-            if tensor.data_location == onnx.TensorProto.EXTERNAL:
-                place = {entry.key: entry.value for entry in tensor.external_data}
-                offset, length = int(place["offset"]), int(place["length"])
-                key = (offset, length, tensor.data_type, tuple(tensor.dims))
-                if key not in self._arrays:
-                    dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)
-                    self._arrays[key] = self.data[offset : offset + length].view(dtype).reshape(key[3])
-                arrays[tensor.name] = self._arrays[key]
-        return arrays
+        zero-point and another all-zero tensor may share their bytes); the graph is read once for both sessions."""
+        if graph_file not in self._graphs:
+            arrays = {}
+            for tensor in load_graph(graph_file).graph.initializer:
+                if tensor.data_location == onnx.TensorProto.EXTERNAL:
+                    arrays[tensor.name] = self._array(tensor)
+            self._graphs[graph_file] = arrays
+        return self._graphs[graph_file]
+
+    def _array(self, tensor: onnx.TensorProto) -> np.ndarray:
+        place = {entry.key: entry.value for entry in tensor.external_data}
+        offset, length = int(place["offset"]), int(place["length"])
+        key = (offset, length, tensor.data_type, tuple(tensor.dims))
+        if key not in self._arrays:
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type)
+            self._arrays[key] = self.data[offset : offset + length].view(dtype).reshape(key[3])
+        return self._arrays[key]
 
     def _value(self, array: np.ndarray) -> Any:
         import onnxruntime
