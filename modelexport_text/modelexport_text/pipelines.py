@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -10,18 +11,18 @@ import numpy as np
 from transformers import FeatureExtractionPipeline, TextClassificationPipeline
 
 from modelexport_core.errors import ModelExportError
+from modelexport_text.tokenizer import encoded_once, padded_rows
 
 SENTENCE_EMBEDDING_TASK = "sentence-embeddings"
 SENTENCE_EMBEDDING_FILE = "sentence_embedding.json"  # {"pooling": "mean", "normalize": true}, from modules.json
 POOLINGS = ("mean", "cls", "max")
-PADDED = {"padding": True, "truncation": True}  # a plain tokenizer's batch; ONNXTokenizer pads to its bucket
 
 
 class BatchedTexts:
-    """Pipeline mixin: a call on a list of texts, with no keywords but `batch_keywords`, runs whole batches: one
-    tokenizer call per batch (the fast tokenizer's batch API, padded to the batch's bucket, or to its longest
-    text for a PyTorch model), one model call, and `batch_answers` on the batch's arrays. Any other call takes
-    the stock per-item path, with the same answers."""
+    """Pipeline mixin: a call on a list of texts, with no keywords but `batch_keywords`, runs whole batches: the
+    texts tokenized in one call of the fast tokenizer's batch API, each batch padded in numpy (to its bucket, or
+    to its longest text for a PyTorch model), one model call per batch, and `batch_answers` on the batch's
+    arrays. Any other call takes the stock per-item path, with the same answers."""
 
     batch_keywords: ClassVar[frozenset[str]] = frozenset({"batch_size"})
 
@@ -29,19 +30,30 @@ class BatchedTexts:
         texts = isinstance(inputs, list) and inputs and all(isinstance(text, str) for text in inputs)
         if not texts or args or set(kwargs) - self.batch_keywords:
             return super().__call__(inputs, *args, **kwargs)  # type: ignore[misc]
-        import torch
-
         given = {key: value for key, value in kwargs.items() if key != "batch_size"}
         params = {**self._postprocess_params, **self._sanitize_parameters(**given)[2]}
         size = kwargs.get("batch_size") or self._batch_size or 1
         answers: list[Any] = []
-        for start in range(0, len(inputs), size):
-            batch = inputs[start : start + size]
-            encoded = self.tokenizer(batch, return_tensors="pt", **{**PADDED, **self._preprocess_params})
-            with torch.no_grad():
-                outputs = self.model(**encoded)
-            answers.extend(self.batch_answers(outputs, encoded, params))
+        for encoded in self._encoded_batches(inputs, size):
+            answers.extend(self.batch_answers(self._batch_outputs(encoded), encoded, params))
         return answers
+
+    def _encoded_batches(self, texts: list[str], size: int) -> Iterator[Any]:
+        """Each batch of `texts` as torch tensors: from one tokenizer call where its encodings pad in numpy, else
+        from a call per batch."""
+        tokenize = {"truncation": True, **self._preprocess_params}
+        encoding = encoded_once(self.tokenizer, texts, tokenize)
+        for start in range(0, len(texts), size):
+            batch = padded_rows(self.tokenizer, encoding, slice(start, start + size), "pt")
+            if batch is None:
+                batch = self.tokenizer(texts[start : start + size], return_tensors="pt", padding=True, **tokenize)
+            yield batch
+
+    def _batch_outputs(self, encoded: Any) -> Any:
+        import torch
+
+        with torch.no_grad():
+            return self.model(**encoded)
 
     def batch_answers(self, outputs: Any, encoded: Any, params: dict[str, Any]) -> list[Any]:
         raise NotImplementedError

@@ -54,10 +54,42 @@ _PER_TOKEN_EXTRAS = (  # outputs the one-call path does not pad: with them a cal
 )
 
 
-def _as_torch(array: np.ndarray) -> Any:
-    import torch
+def encoded_once(tokenizer: Any, texts: list[str], kwargs: dict[str, Any]) -> BatchEncoding:
+    """`texts` tokenized in one call, unpadded (as lists): an ONNXTokenizer's truncated to its fixed length."""
+    if isinstance(tokenizer, ONNXTokenizer):
+        return tokenizer.unpadded(texts, **kwargs)
+    return tokenizer(texts, **{**kwargs, "padding": False, "return_tensors": None})
 
-    return torch.from_numpy(array)
+
+def padded_rows(tokenizer: Any, encoding: BatchEncoding, rows: slice, return_tensors: str) -> BatchEncoding | None:
+    """The `rows` of an unpadded encoding (`encoded_once`), padded in numpy as the tokenizer pads a batch: an
+    ONNXTokenizer to its bucket (else its fixed length), any other to the rows' longest. None when the encoding
+    holds more than ids, token types and attention mask, or the tokenizer has no pad token."""
+    pad_values = {"input_ids": tokenizer.pad_token_id, "attention_mask": 0}
+    pad_values["token_type_ids"] = tokenizer.pad_token_type_id
+    if tokenizer.pad_token_id is None or set(encoding) - set(pad_values):
+        return None
+    ids = encoding["input_ids"][rows]
+    longest = max(map(len, ids), default=0)
+    length = tokenizer.padded_length(longest) if isinstance(tokenizer, ONNXTokenizer) else longest
+    left = tokenizer.padding_side == "left"
+    padded = {key: _padded(values[rows], length, pad_values[key], left) for key, values in encoding.items()}
+    from transformers import BatchEncoding
+
+    if return_tensors == "pt":
+        import torch
+
+        padded = {key: torch.from_numpy(array) for key, array in padded.items()}
+    return BatchEncoding(padded)
+
+
+def _padded(rows: list[list[int]], length: int, value: int, left: bool) -> np.ndarray:
+    array = np.full((len(rows), length), value, dtype=np.int64)
+    for index, row in enumerate(rows):
+        if row:
+            target = array[index, length - len(row) :] if left else array[index, : len(row)]
+            target[:] = row
+    return array
 
 
 def _is_batch(text: Any, is_split_into_words: bool) -> bool:
@@ -155,37 +187,49 @@ class ONNXTokenizer(FixedShapeProcessor):
         if kwargs.get("stride") and kwargs.get("return_overflowing_tokens"):
             self._check_stride_fits(text, text_pair, kwargs)
         if self.bucket_lengths and text is not None:
-            once = self._padded_to_bucket_once(text, text_pair, kwargs)
-            if once is not None:
-                return once
+            plain = self._plain_batch(text, text_pair, kwargs)
+            if plain is not None:
+                return plain
             kwargs["max_length"] = self._bucket_for(text, text_pair, kwargs)
         encoding = self.wrapped(text, text_pair, **kwargs)
         if text is not None and not kwargs.get("return_overflowing_tokens"):
-            truncated = self._longest_truncated(text, text_pair, encoding, kwargs)
+            truncated = self._longest_truncated(text, text_pair, self._full_rows(encoding, kwargs), kwargs)
             if truncated is not None:
                 warn_truncated(*truncated, self.sequence_length)
         return encoding
 
-    def _padded_to_bucket_once(self, text: Any, text_pair: Any, kwargs: dict[str, Any]) -> BatchEncoding | None:
-        """A plain batch of texts as arrays (numpy or torch), tokenized once, padded to its longest and then, in
-        numpy, to the smallest bucket holding it; None where that does not apply (pairs, strides, extra outputs, a
-        batch reaching the fixed length: those tokenize twice, to measure and then to pad)."""
+    def unpadded(self, texts: list[str], **kwargs: Any) -> BatchEncoding:
+        """`texts` tokenized in one call, as lists, each truncated to the fixed length (a FixedShapeWarning names the
+        longest truncated): `padded_rows` pads a batch of them to its bucket."""
+        truncation = kwargs.get("truncation")
+        kwargs.update(
+            padding=False,
+            max_length=self.sequence_length,
+            return_tensors=None,
+            truncation=True if truncation in _NO_TRUNCATION else truncation,
+        )
+        with _TURN:
+            encoding = self.wrapped(texts, **kwargs)
+            full = [i for i, ids in enumerate(encoding["input_ids"]) if len(ids) >= self.sequence_length]
+            truncated = self._longest_truncated(texts, None, full, kwargs)
+        if truncated is not None:
+            warn_truncated(*truncated, self.sequence_length)
+        return encoding
+
+    def padded_length(self, tokens: int) -> int:
+        """The length a batch whose longest encoding has `tokens` tokens is padded to: the smallest bucket holding
+        it, else the fixed length."""
+        return next((n for n in self.bucket_lengths if n >= tokens), self.sequence_length)
+
+    def _plain_batch(self, text: Any, text_pair: Any, kwargs: dict[str, Any]) -> BatchEncoding | None:
+        """A plain batch of texts as arrays (numpy or torch), tokenized once and padded in numpy to its bucket; None
+        where that does not apply (pairs, strides, extra outputs: those tokenize to measure and then to pad)."""
         plain = _is_batch(text, False) and text_pair is None and not kwargs.get("is_split_into_words")
         extras = any(kwargs.get(key) for key in _PER_TOKEN_EXTRAS)
         if not plain or extras or kwargs.get("return_tensors") not in ("np", "pt"):
             return None
-        encoding = self.wrapped(text, **{**kwargs, "padding": "longest"})
-        longest = encoding["input_ids"].shape[-1]
-        bucket = self._bucket_holding(longest)
-        pad_values = {"input_ids": self.wrapped.pad_token_id, "attention_mask": 0}
-        pad_values["token_type_ids"] = self.wrapped.pad_token_type_id
-        if bucket == self.sequence_length or set(encoding) - set(pad_values):
-            return None
-        extra = [(0, 0), (bucket - longest, 0) if self.wrapped.padding_side == "left" else (0, bucket - longest)]
-        for key, value in encoding.items():
-            padded = np.pad(np.asarray(value), extra, constant_values=pad_values[key])
-            encoding[key] = padded if kwargs["return_tensors"] == "np" else _as_torch(padded)
-        return encoding
+        encoding = self.unpadded(text, **kwargs)
+        return padded_rows(self, encoding, slice(None), kwargs["return_tensors"])
 
     def _bucket_for(self, text: Any, text_pair: Any, kwargs: dict[str, Any]) -> int:
         """The smallest bucket length holding the longest encoding of the call (truncated to the fixed length)
@@ -196,11 +240,7 @@ class ONNXTokenizer(FixedShapeProcessor):
         needed = max(
             longest, kwargs.get("stride", 0) + self.wrapped.num_special_tokens_to_add(pair=text_pair is not None) + 1
         )
-        return self._bucket_holding(needed)
-
-    def _bucket_holding(self, tokens: int) -> int:
-        """The smallest bucket length of at least `tokens`, else the fixed length."""
-        return next((n for n in self.bucket_lengths if n >= tokens), self.sequence_length)
+        return self.padded_length(needed)
 
     def _check_stride_fits(self, text: Any, text_pair: Any, kwargs: dict[str, Any]) -> None:
         """Refuse a stride that leaves no room for new tokens in the windows of an input that overflows
@@ -227,17 +267,12 @@ class ONNXTokenizer(FixedShapeProcessor):
         ids = self.wrapped(side if batched else [side], add_special_tokens=False, **measure)["input_ids"]
         return [len(row) for row in ids]
 
-    def _longest_truncated(
-        self, text: Any, text_pair: Any, encoding: BatchEncoding, kwargs: dict[str, Any]
-    ) -> tuple[str, int] | None:
-        """Name and untruncated length of the longest input that was truncated, if any.
-
-        Only rows without padding can have been truncated (by the attention mask where there is one: a pad token
-        may also be the end token, as CLIP's), and only when the encoding has the fixed length (a bucket's is
-        shorter); only those are tokenized again.
-        """
+    def _full_rows(self, encoding: BatchEncoding, kwargs: dict[str, Any]) -> list[int]:
+        """The rows of a padded encoding that may have been truncated: those without padding (by the attention mask
+        where there is one: a pad token may also be the end token, as CLIP's), and only when the encoding has the
+        fixed length (a bucket's is shorter)."""
         if kwargs["max_length"] < self.sequence_length:
-            return None
+            return []
         if "attention_mask" in encoding:
             mask = np.asarray(encoding["attention_mask"]).reshape(-1, self.sequence_length)
             unpadded = mask.all(axis=1)
@@ -245,7 +280,13 @@ class ONNXTokenizer(FixedShapeProcessor):
             ids = np.asarray(encoding["input_ids"]).reshape(-1, self.sequence_length)
             pad = self.wrapped.pad_token_id
             unpadded = (ids[:, 0] != pad) & (ids[:, -1] != pad)
-        full = [int(i) for i in np.flatnonzero(unpadded)]
+        return [int(i) for i in np.flatnonzero(unpadded)]
+
+    def _longest_truncated(
+        self, text: Any, text_pair: Any, full: list[int], kwargs: dict[str, Any]
+    ) -> tuple[str, int] | None:
+        """Name and untruncated length of the longest input that was truncated, if any, of the rows `full` (those
+        that may have been: only they are tokenized again)."""
         if not full:
             return None
         batched = _is_batch(text, kwargs.get("is_split_into_words", False))

@@ -10,6 +10,7 @@ import numpy as np
 import onnxruntime
 
 from modelexport_core import AutoModelForONNX, create_pipeline
+from modelexport_core.targets.registry import TUNED_CONFIG
 
 
 def test_two_pipelines_over_one_package_share_its_session(text_package) -> None:
@@ -100,8 +101,9 @@ def test_tensors_sharing_bytes_keep_their_own_type_and_shape(tmp_path) -> None:
         assert added.shape == (256,) and cast.shape == (1024,) and added.sum() == 256 and not cast.any()
 
 
-def test_every_session_stops_spinning_when_its_run_ends(text_model, text_package, tmp_path) -> None:
-    """Bucket sessions take turns: threads left spinning after one session's run would slow the next one's."""
+def test_every_session_gets_modelexports_settings(text_model, text_package, tmp_path) -> None:
+    """Bucket sessions take turns: threads left spinning after one session's run would slow the next one's; and
+    none fuses Add + LayerNormalization (slower on the CPU)."""
     from modelexport_core import export
 
     task = "feature-extraction"
@@ -115,7 +117,8 @@ def test_every_session_stops_spinning_when_its_run_ends(text_model, text_package
         models.append(single.model.model)
     options = [model.session.get_session_options() for model in models]
     assert len(options) == 5
-    assert all(o.get_session_config_entry("session.force_spinning_stop") == "1" for o in options)
+    for key, value in TUNED_CONFIG.items():
+        assert all(o.get_session_config_entry(key) == value for o in options)
 
 
 def test_a_wheel_without_onnxruntimes_shared_library_serves_from_the_python_sessions(

@@ -97,6 +97,17 @@ def test_batched_feature_extraction_gives_the_per_item_answers(package: Path) ->
     assert all(np.allclose(a, b, atol=1e-6) for a, b in zip(batched, one_by_one, strict=True))
 
 
+def test_a_list_is_tokenized_in_one_call_whatever_its_batches(package: Path, monkeypatch) -> None:
+    """Besides the call that measures the texts to sort them, one tokenizer call serves every batch of a list."""
+    pipe = create_pipeline("sentence-embeddings", package)
+    wrapped, calls = pipe.tokenizer.wrapped, []
+    encode = wrapped._batch_encode_plus
+    monkeypatch.setattr(wrapped, "_batch_encode_plus", lambda *a, **k: calls.append(k) or encode(*a, **k))
+    vectors = pipe(TEXTS, batch_size=2)
+    assert [len(call["batch_text_or_text_pairs"]) for call in calls] == [len(TEXTS), len(TEXTS)]
+    assert len(vectors) == len(TEXTS)
+
+
 def test_run_writes_the_sentence_vectors(package: Path, sentence_model: Path, tmp_path: Path) -> None:
     source = tmp_path / "in.jsonl"
     source.write_text("".join(json.dumps({"text": text}) + "\n" for text in TEXTS))

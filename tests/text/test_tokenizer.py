@@ -129,6 +129,20 @@ def test_batch_warns_once_naming_its_longest_truncated_text(onnx_tokenizer: ONNX
     assert encoding["input_ids"].shape == (4, SEQ)
 
 
+def test_a_bucketed_batch_reaching_the_fixed_length_is_truncated_and_warns_once(tokenizer: BertTokenizerFast) -> None:
+    """The one-call path of a bucketed tokenizer pads a batch with a text too long for every bucket to the fixed
+    length, truncating it with the same warning."""
+    bucketed = ONNXTokenizer(tokenizer, batch_size=2, sequence_length=SEQ).for_buckets([4, 8])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        encoding = bucketed(["hello", LONG], return_tensors="np")
+    messages = [str(w.message) for w in caught if issubclass(w.category, FixedShapeWarning)]
+    assert messages == [f"Tokenized text 1 of the batch of length {LONG_TOKENS} was truncated to the fixed {SEQ}"]
+    expected = tokenizer(["hello", LONG], padding="max_length", truncation=True, max_length=SEQ, return_tensors="np")
+    for key, value in expected.items():
+        np.testing.assert_array_equal(encoding[key], value)
+
+
 def test_input_of_exactly_the_fixed_length_does_not_warn(onnx_tokenizer: ONNXTokenizer) -> None:
     exact = " ".join(LONG.split()[: SEQ - 2])
     with _no_fixed_shape_warning():

@@ -12,6 +12,8 @@ everything else about a session is the Python session's of the same graph.
 from __future__ import annotations
 
 import ctypes
+import functools
+import math
 import threading
 from ctypes import POINTER, byref, c_char_p, c_int, c_int64, c_size_t, c_uint32, c_void_p
 from pathlib import Path
@@ -19,6 +21,8 @@ from typing import Any
 
 import numpy as np
 import onnx
+
+from modelexport_core.targets.registry import TUNED_CONFIG
 
 API_VERSION = 8  # CreateSessionWithPrepackedWeightsContainer arrived in version 8; the table only grows
 _P, _OUT, _DIMS, _NAMES = c_void_p, POINTER(c_void_p), POINTER(c_int64), POINTER(c_char_p)
@@ -91,7 +95,7 @@ class CApi:
     def tensor(self, array: np.ndarray) -> c_void_p:
         """An OrtValue over `array`'s memory (no copy: the array must outlive it)."""
         shape = (c_int64 * array.ndim)(*array.shape)
-        element = onnx.helper.np_dtype_to_tensor_dtype(array.dtype)
+        element = _element_type(array.dtype)
         pointer = c_void_p(array.ctypes.data)
         return self.created(
             "CreateTensorWithDataAsOrtValue", self.cpu_memory, pointer, array.nbytes, shape, array.ndim, element
@@ -106,13 +110,23 @@ class CApi:
         self("GetDimensions", info, dims, count)
         self("GetTensorElementType", info, byref(element))
         self.release("ReleaseTensorTypeAndShapeInfo", info)
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(element.value)
+        dtype = _numpy_type(element.value)
         shape = tuple(dims)
         data = self.created("GetTensorMutableData", value)
-        size = int(np.prod(shape)) * dtype.itemsize
+        size = math.prod(shape) * dtype.itemsize
         if size == 0:
             return np.empty(shape, dtype)
         return np.frombuffer((ctypes.c_char * size).from_address(data.value), dtype).reshape(shape).copy()
+
+
+@functools.cache
+def _element_type(dtype: np.dtype) -> int:
+    return onnx.helper.np_dtype_to_tensor_dtype(dtype)
+
+
+@functools.cache
+def _numpy_type(element: int) -> np.dtype:
+    return onnx.helper.tensor_dtype_to_np_dtype(element)
 
 
 LIBRARIES = ("libonnxruntime.so*", "libonnxruntime*.dylib", "onnxruntime.dll")  # in the wheel's capi folder
@@ -181,7 +195,8 @@ def _apply(api: CApi, handle: c_void_p, options: Any) -> None:
     api("AddSessionConfigEntry", handle, b"session.use_env_allocators", b"1")
     if not options.enable_mem_pattern:
         api("DisableMemPattern", handle)
-    api("AddSessionConfigEntry", handle, b"session.force_spinning_stop", b"1")
+    for key, value in TUNED_CONFIG.items():
+        api("AddSessionConfigEntry", handle, key.encode(), value.encode())
 
 
 class PrepackedSession:

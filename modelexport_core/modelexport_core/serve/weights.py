@@ -28,7 +28,7 @@ import onnx
 from modelexport_core.package.layout import load_graph
 from modelexport_core.package.shared_weights import WEIGHTS_FILE
 from modelexport_core.serve.prepacked import PrepackedContainer, c_api
-from modelexport_core.targets.registry import stop_spinning
+from modelexport_core.targets.registry import tuned
 
 _ATTRIBUTES = (  # what a SessionOptions carries besides its config entries, which cannot be read back
     "enable_cpu_mem_arena",
@@ -66,11 +66,11 @@ class SharedWeights:
         self._container: PrepackedContainer | None = None
 
     def options(self, graph_file: Path, base: Any) -> Any:
-        """SessionOptions for `graph_file`: `base`'s settings, prepacking and the arena off, threads that stop
-        spinning when a run ends, its weights from the map."""
+        """SessionOptions for `graph_file`: `base`'s settings, prepacking and the arena off, modelexport's
+        settings (`tuned`), its weights from the map."""
         import onnxruntime
 
-        options = stop_spinning(onnxruntime.SessionOptions())
+        options = tuned(onnxruntime.SessionOptions())
         for name in _ATTRIBUTES:
             if base is not None:
                 setattr(options, name, getattr(base, name))
