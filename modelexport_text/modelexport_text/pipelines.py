@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -11,6 +10,7 @@ import numpy as np
 from transformers import FeatureExtractionPipeline, TextClassificationPipeline
 
 from modelexport_core.errors import ModelExportError
+from modelexport_core.serve.sorting import LengthSortedCalls, length_order
 from modelexport_text.tokenizer import encoded_once, padded_rows
 
 SENTENCE_EMBEDDING_TASK = "sentence-embeddings"
@@ -20,34 +20,39 @@ POOLINGS = ("mean", "cls", "max")
 
 class BatchedTexts:
     """Pipeline mixin: a call on a list of texts, with no keywords but `batch_keywords`, runs whole batches: the
-    texts tokenized in one call of the fast tokenizer's batch API, each batch padded in numpy (to its bucket, or
-    to its longest text for a PyTorch model), one model call per batch, and `batch_answers` on the batch's
-    arrays. Any other call takes the stock per-item path, with the same answers."""
+    texts tokenized in one call of the fast tokenizer's batch API (shortest first when the pipeline sorts by
+    length: the one call measures them), each batch padded in numpy (to its bucket, or to its longest text for a
+    PyTorch model), one model call per batch, and `batch_answers` on the batch's arrays, in the caller's order.
+    Any other call takes the stock per-item path, with the same answers."""
 
     batch_keywords: ClassVar[frozenset[str]] = frozenset({"batch_size"})
 
-    def __call__(self, inputs: Any = None, *args: Any, **kwargs: Any) -> Any:
+    def sorts_itself(self, inputs: Any = None, *args: Any, **kwargs: Any) -> bool:
+        """Whether the call takes the batched path (which sorts by length itself)."""
         texts = isinstance(inputs, list) and inputs and all(isinstance(text, str) for text in inputs)
-        if not texts or args or set(kwargs) - self.batch_keywords:
+        return bool(texts) and not args and not set(kwargs) - self.batch_keywords
+
+    def __call__(self, inputs: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if not self.sorts_itself(inputs, *args, **kwargs):
             return super().__call__(inputs, *args, **kwargs)  # type: ignore[misc]
         given = {key: value for key, value in kwargs.items() if key != "batch_size"}
         params = {**self._postprocess_params, **self._sanitize_parameters(**given)[2]}
         size = kwargs.get("batch_size") or self._batch_size or 1
-        answers: list[Any] = []
-        for encoded in self._encoded_batches(inputs, size):
-            answers.extend(self.batch_answers(self._batch_outputs(encoded), encoded, params))
-        return answers
-
-    def _encoded_batches(self, texts: list[str], size: int) -> Iterator[Any]:
-        """Each batch of `texts` as torch tensors: from one tokenizer call where its encodings pad in numpy, else
-        from a call per batch."""
         tokenize = {"truncation": True, **self._preprocess_params}
-        encoding = encoded_once(self.tokenizer, texts, tokenize)
-        for start in range(0, len(texts), size):
-            batch = padded_rows(self.tokenizer, encoding, slice(start, start + size), "pt")
-            if batch is None:
-                batch = self.tokenizer(texts[start : start + size], return_tensors="pt", padding=True, **tokenize)
-            yield batch
+        encoding = encoded_once(self.tokenizer, inputs, tokenize)
+        lengths = list(map(len, encoding["input_ids"])) if isinstance(self, LengthSortedCalls) else None
+        order = length_order(lengths, len(inputs))
+        answers: list[Any] = [None] * len(inputs)
+        for start in range(0, len(inputs), size):
+            rows = order[start : start + size]
+            encoded = padded_rows(self.tokenizer, encoding, rows, "pt")
+            if encoded is None:
+                encoded = self.tokenizer([inputs[i] for i in rows], return_tensors="pt", padding=True, **tokenize)
+            for row, answer in zip(
+                rows, self.batch_answers(self._batch_outputs(encoded), encoded, params), strict=True
+            ):
+                answers[row] = answer
+        return answers
 
     def _batch_outputs(self, encoded: Any) -> Any:
         import torch

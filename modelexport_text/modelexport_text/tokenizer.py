@@ -61,19 +61,21 @@ def encoded_once(tokenizer: Any, texts: list[str], kwargs: dict[str, Any]) -> Ba
     return tokenizer(texts, **{**kwargs, "padding": False, "return_tensors": None})
 
 
-def padded_rows(tokenizer: Any, encoding: BatchEncoding, rows: slice, return_tensors: str) -> BatchEncoding | None:
-    """The `rows` of an unpadded encoding (`encoded_once`), padded in numpy as the tokenizer pads a batch: an
+def padded_rows(tokenizer: Any, encoding: BatchEncoding, rows: list[int], return_tensors: str) -> BatchEncoding | None:
+    """The `rows` (indices) of an unpadded encoding (`encoded_once`), padded in numpy as the tokenizer pads a batch: an
     ONNXTokenizer to its bucket (else its fixed length), any other to the rows' longest. None when the encoding
     holds more than ids, token types and attention mask, or the tokenizer has no pad token."""
     pad_values = {"input_ids": tokenizer.pad_token_id, "attention_mask": 0}
     pad_values["token_type_ids"] = tokenizer.pad_token_type_id
     if tokenizer.pad_token_id is None or set(encoding) - set(pad_values):
         return None
-    ids = encoding["input_ids"][rows]
+    ids = [encoding["input_ids"][row] for row in rows]
     longest = max(map(len, ids), default=0)
     length = tokenizer.padded_length(longest) if isinstance(tokenizer, ONNXTokenizer) else longest
     left = tokenizer.padding_side == "left"
-    padded = {key: _padded(values[rows], length, pad_values[key], left) for key, values in encoding.items()}
+    padded = {
+        key: _padded([values[r] for r in rows], length, pad_values[key], left) for key, values in encoding.items()
+    }
     from transformers import BatchEncoding
 
     if return_tensors == "pt":
@@ -229,7 +231,7 @@ class ONNXTokenizer(FixedShapeProcessor):
         if not plain or extras or kwargs.get("return_tensors") not in ("np", "pt"):
             return None
         encoding = self.unpadded(text, **kwargs)
-        return padded_rows(self, encoding, slice(None), kwargs["return_tensors"])
+        return padded_rows(self, encoding, list(range(len(text))), kwargs["return_tensors"])
 
     def _bucket_for(self, text: Any, text_pair: Any, kwargs: dict[str, Any]) -> int:
         """The smallest bucket length holding the longest encoding of the call (truncated to the fixed length)

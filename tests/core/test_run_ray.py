@@ -78,10 +78,12 @@ def _by_id(batches) -> dict:
 
 
 def _same_answers(ours: dict, local: list[dict]) -> None:
+    """The same labels, and scores within float32 rounding: Ray's blocks batch the rows otherwise than the local
+    engine, so a row may run on another bucket, whose sums round differently."""
     assert sorted(ours) == [row["id"] for row in local]
     for row in local:
         assert ours[row["id"]]["label"] == row["label"]
-        assert abs(ours[row["id"]]["score"] - row["score"]) <= 1e-6
+        assert abs(ours[row["id"]]["score"] - row["score"]) <= 1e-5
 
 
 def test_the_cli_on_ray_writes_the_local_engines_output(text_package, local_output, tmp_path: Path) -> None:

@@ -18,14 +18,16 @@ def length_order(lengths: Sequence[int] | None, count: int) -> list[int]:
 class LengthSortedCalls:
     """Pipeline mixin: a call on a list of inputs runs them shortest first and answers in the caller's order.
 
-    `measure(items)` gives each item's length (the modality's `input_lengths`), or None to keep the order.
+    `measure(items)` gives each item's length (the modality's `input_lengths`), or None to keep the order. A
+    pipeline class that sorts some calls itself (measuring as it processes them) says which in `sorts_itself`.
     """
 
     measure: Measure
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         items = args[0] if args else None
-        if not (isinstance(items, list) and len(items) > 1):
+        sorts_itself = getattr(super(), "sorts_itself", None)
+        if not (isinstance(items, list) and len(items) > 1) or (sorts_itself and sorts_itself(*args, **kwargs)):
             return super().__call__(*args, **kwargs)  # type: ignore[misc]
         order = length_order(type(self).measure(items), len(items))
         answers = super().__call__([items[i] for i in order], *args[1:], **kwargs)  # type: ignore[misc]
