@@ -48,9 +48,8 @@ class BatchedTexts:
             encoded = padded_rows(self.tokenizer, encoding, rows, "pt")
             if encoded is None:
                 encoded = self.tokenizer([inputs[i] for i in rows], return_tensors="pt", padding=True, **tokenize)
-            for row, answer in zip(
-                rows, self.batch_answers(self._batch_outputs(encoded), encoded, params), strict=True
-            ):
+            outputs = self._batch_outputs(encoded)
+            for row, answer in zip(rows, self.batch_answers(outputs, encoded, params), strict=True):
                 answers[row] = answer
         return answers
 

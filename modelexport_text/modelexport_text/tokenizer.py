@@ -88,9 +88,8 @@ def padded_rows(tokenizer: Any, encoding: BatchEncoding, rows: list[int], return
 def _padded(rows: list[list[int]], length: int, value: int, left: bool) -> np.ndarray:
     array = np.full((len(rows), length), value, dtype=np.int64)
     for index, row in enumerate(rows):
-        if row:
-            target = array[index, length - len(row) :] if left else array[index, : len(row)]
-            target[:] = row
+        target = array[index, length - len(row) :] if left else array[index, : len(row)]
+        target[:] = row
     return array
 
 
